@@ -1,0 +1,77 @@
+# Target helpers shared by the rule files: all the logic lives in src/cec; these only
+# translate the config into file names.
+from pathlib import Path
+
+SPLITS = ["train", "dev", "test"]
+MIMIC_TABLES = [
+    "NOTEEVENTS",
+    "DIAGNOSES_ICD",
+    "PROCEDURES_ICD",
+    "D_ICD_DIAGNOSES",
+    "D_ICD_PROCEDURES",
+]
+SYNTH_DIR = "results/synthetic/mimic3"
+SYNTH_SPLIT_NAMES = {"mimic3_50": "50_hadm_ids", "rare50": "rare50_hadm_ids"}
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    split="train|dev|test",
+
+
+def mimic_dir():
+    """Folder holding the MIMIC-III tables: generated for the demo, given for real data."""
+    if config["mimic"]["source"] == "synthetic":
+        return SYNTH_DIR
+    return config["mimic"]["dir"]
+
+
+def mimic_tables(wildcards):
+    """The five tables as rule inputs (real MIMIC may be .csv.gz or .csv)."""
+    folder = Path(mimic_dir())
+    tables = {}
+    for name in MIMIC_TABLES:
+        gz = folder / f"{name}.csv.gz"
+        plain = folder / f"{name}.csv"
+        synthetic = config["mimic"]["source"] == "synthetic"
+        tables[name] = str(plain if not synthetic and plain.exists() else gz)
+    return tables
+
+
+def split_files(wildcards):
+    """The literature's split lists for a dataset, or none (seeded patient split)."""
+    spec = config["datasets"][wildcards.dataset].get("split_files")
+    if spec is None:
+        return {}
+    if spec == "synthetic":
+        if config["mimic"]["source"] != "synthetic":
+            raise ValueError(
+                f"datasets.{wildcards.dataset}.split_files: 'synthetic' needs "
+                "mimic.source: synthetic"
+            )
+        if wildcards.dataset not in SYNTH_SPLIT_NAMES:
+            raise ValueError(
+                f"datasets.{wildcards.dataset}.split_files: the generator writes split "
+                f"lists only for {', '.join(SYNTH_SPLIT_NAMES)}"
+            )
+        suffix = SYNTH_SPLIT_NAMES[wildcards.dataset]
+        return {
+            f"split_{s}": f"{SYNTH_DIR}/splits/{wildcards.dataset}/{s}_{suffix}.csv"
+            for s in SPLITS
+        }
+    return {f"split_{s}": spec[s] for s in SPLITS}
+
+
+def dataset_files(dataset):
+    folder = f"results/data/{dataset}"
+    return [f"{folder}/{s}.jsonl" for s in SPLITS] + [
+        f"{folder}/codes.tsv",
+        f"{folder}/data_report.json",
+    ]
+
+
+def all_targets():
+    targets = []
+    for dataset in config["datasets"]:
+        targets += dataset_files(dataset)
+    return targets

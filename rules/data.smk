@@ -1,0 +1,55 @@
+# Data stage: (synthetic) MIMIC-III tables -> datasets (paper Section 4.1).
+
+
+rule synth_mimic:
+    output:
+        tables=expand(f"{SYNTH_DIR}/{{table}}.csv.gz", table=MIMIC_TABLES),
+        splits=[
+            f"{SYNTH_DIR}/splits/{dataset}/{split}_{suffix}.csv"
+            for dataset, suffix in SYNTH_SPLIT_NAMES.items()
+            for split in SPLITS
+        ],
+        manifest=f"{SYNTH_DIR}/synth_manifest.json",
+    params:
+        settings=lambda wildcards: config["mimic"]["synthetic"],
+        out_dir=SYNTH_DIR,
+    log:
+        "results/logs/synth_mimic.log",
+    benchmark:
+        "results/benchmarks/synth_mimic.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    script:
+        "../workflow/scripts/synth_mimic.py"
+
+
+rule prepare_dataset:
+    input:
+        unpack(mimic_tables),
+        unpack(split_files),
+        codes=lambda wildcards: config["datasets"][wildcards.dataset]["codes"],
+    output:
+        train="results/data/{dataset}/train.jsonl",
+        dev="results/data/{dataset}/dev.jsonl",
+        test="results/data/{dataset}/test.jsonl",
+        codes="results/data/{dataset}/codes.tsv",
+        report="results/data/{dataset}/data_report.json",
+    params:
+        mimic_dir=lambda wildcards: mimic_dir(),
+        settings=lambda wildcards: config["datasets"][wildcards.dataset],
+    log:
+        "results/logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    script:
+        "../workflow/scripts/prepare_dataset.py"

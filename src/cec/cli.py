@@ -1,0 +1,130 @@
+"""The `cec` command: every workflow step is also a command a person can run by hand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cec.errors import InputError
+
+
+def _sizes(text: str) -> tuple[int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TRAIN,DEV,TEST counts, got {text!r}") from None
+    if len(parts) != 3 or any(p < 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected three counts TRAIN,DEV,TEST, got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def _fractions(text: str) -> dict[str, float]:
+    try:
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected TRAIN,DEV,TEST fractions, got {text!r}") from None
+    if len(values) != 3:
+        raise argparse.ArgumentTypeError(f"expected three fractions, got {text!r}")
+    return dict(zip(("train", "dev", "test"), values, strict=True))
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from cec.synth.writer import write_synthetic_mimic
+
+    manifest = write_synthetic_mimic(
+        args.out,
+        args.admissions,
+        args.seed,
+        top50_sizes=args.top50_split,
+        rare_sizes=args.rare50_split,
+        other_notes_per_admission=args.other_notes,
+        progress=not args.quiet,
+    )
+    rows = manifest["rows"]
+    print(
+        f"wrote synthetic MIMIC-III to {args.out}: {manifest['admissions']} admissions, "
+        f"{rows['NOTEEVENTS']} NOTEEVENTS rows, {rows['DIAGNOSES_ICD']} DIAGNOSES_ICD rows, "
+        f"{rows['PROCEDURES_ICD']} PROCEDURES_ICD rows in {manifest['seconds']} s"
+    )
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from cec.prepare import PrepareOptions, prepare_dataset
+    from cec.splits import find_split_files
+
+    opts = PrepareOptions(seed=args.seed, exclude_error_notes=not args.keep_error_notes,
+                          progress=not args.quiet)
+    if args.fractions:
+        opts.fractions = args.fractions
+    split_files = find_split_files(args.splits) if args.splits is not None else None
+    report = prepare_dataset(args.mimic_dir, args.codes, args.out, split_files, opts)
+    sizes = report["split"]["sizes"]
+    print(
+        f"wrote {args.out}: train {sizes['train']}, dev {sizes['dev']}, test {sizes['test']} "
+        f"admissions, {report['n_codes']} codes ({report['split']['source']})"
+    )
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cec", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    synth = sub.add_parser("synth-mimic", help="write a synthetic MIMIC-III v1.4 (CSV.gz)")
+    synth.add_argument("--out", type=Path, required=True, help="output directory")
+    synth.add_argument("--admissions", type=int, required=True, help="number of admissions")
+    synth.add_argument("--seed", type=int, default=13)
+    synth.add_argument("--top50-split", type=_sizes, default=None, metavar="TRAIN,DEV,TEST",
+                       help="admissions per split of the MIMIC-III-50 style split files "
+                       "(default: caml-mimic's shares of the eligible admissions)")
+    synth.add_argument("--rare50-split", type=_sizes, default=None, metavar="TRAIN,DEV,TEST",
+                       help="admissions per split of the rare-50 style split files "
+                       "(default: KEPT's 249,20,142, scaled down for small N)")
+    synth.add_argument("--other-notes", type=float, default=30.0,
+                       help="mean number of non-discharge notes per admission (MIMIC: ~35)")
+    synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.set_defaults(func=_cmd_synth)
+
+    prep = sub.add_parser("prepare", help="MIMIC-III tables -> one dataset")
+    prep.add_argument("--mimic-dir", type=Path, required=True)
+    prep.add_argument("--codes", type=Path, required=True, help="code list (dotted codes)")
+    prep.add_argument("--splits", type=Path, default=None,
+                      help="directory with {train,dev,test}_*.csv HADM_ID lists")
+    prep.add_argument("--out", type=Path, required=True, help="dataset output directory")
+    prep.add_argument("--seed", type=int, default=13, help="seed of the patient-level split")
+    prep.add_argument("--fractions", type=_fractions, default=None, metavar="TRAIN,DEV,TEST",
+                      help="shares of the patient-level split (default 0.7,0.1,0.2)")
+    prep.add_argument("--keep-error-notes", action="store_true",
+                      help="keep discharge summaries flagged ISERROR=1")
+    prep.add_argument("--quiet", action="store_true", help="no progress bars")
+    prep.set_defaults(func=_cmd_prepare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"cec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"cec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

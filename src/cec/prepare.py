@@ -1,0 +1,409 @@
+"""Raw MIMIC-III tables -> one dataset (train/dev/test JSONL, codes.tsv, data report).
+
+Faithful to caml-mimic / KEPT / Edin et al.: discharge summaries (reports and addenda)
+joined per admission; codes read as strings and dotted by their source table; duplicate
+codes of an admission removed; labels restricted to the dataset's code list; admissions
+without a listed code dropped. Everything dropped is counted with its reason in
+`data_report.json`, so a user can reconcile our counts with the papers'.
+
+Memory stays bounded: the code tables are reduced to the listed codes while streaming,
+and NOTEEVENTS is streamed keeping only discharge summaries of candidate admissions.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cec.codelist import LabelCode, read_code_list
+from cec.codes import CodeFormatError, Kind, format_code
+from cec.errors import InputError
+from cec.icd9 import Icd9Hierarchy
+from cec.io import atomic_dir, write_json, write_jsonl
+from cec.mimic import TableReader, table_path
+from cec.splits import SPLITS, load_split_files, patient_split, unknown_ids
+
+log = logging.getLogger(__name__)
+
+DISCHARGE = "Discharge summary"
+DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.7, "dev": 0.1, "test": 0.2}
+_EXAMPLES = 5
+
+
+@dataclass
+class PrepareOptions:
+    """Choices the papers leave open; defaults are documented in config/schema.yaml."""
+
+    seed: int = 13
+    fractions: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
+    exclude_error_notes: bool = True
+    progress: bool = True
+
+
+@dataclass
+class _Note:
+    addendum: bool
+    chartdate: str
+    row_id: int
+    text: str
+
+
+def _examples(values: list[int] | set[int]) -> list[int]:
+    return sorted(values)[:_EXAMPLES]
+
+
+def _read_dictionary(mimic_dir: Path, table: str, kind: Kind, report: dict[str, Any]
+                     ) -> dict[str, str]:
+    """Long titles of MIMIC's D_ICD_* table, keyed by dotted code."""
+    path = table_path(mimic_dir, table)
+    reader = TableReader(path, ("ICD9_CODE", "LONG_TITLE"), table=table)
+    titles: dict[str, str] = {}
+    bad = 0
+    for row in reader:
+        raw = reader.field(row, "ICD9_CODE")
+        try:
+            code = format_code(raw, kind)
+        except CodeFormatError:
+            bad += 1
+            continue
+        titles[code] = reader.field(row, "LONG_TITLE").strip()
+    report[table] = {"rows": len(titles) + bad, "malformed_codes": bad}
+    return titles
+
+
+def _read_codes(
+    mimic_dir: Path,
+    table: str,
+    kind: Kind,
+    listed: set[str],
+    labels: dict[int, set[str]],
+    subjects: dict[int, int],
+    progress: bool,
+) -> dict[str, Any]:
+    """Stream a *_ICD table, keeping only listed codes per admission."""
+    path = table_path(mimic_dir, table)
+    reader = TableReader(path, ("SUBJECT_ID", "HADM_ID", "ICD9_CODE"), table=table,
+                         progress=progress)
+    stats: Counter[str] = Counter()
+    malformed: list[str] = []
+    seen_pairs: set[tuple[int, str]] = set()
+    for row in reader:
+        stats["rows_read"] += 1
+        hadm = reader.integer(row, "HADM_ID")
+        subject = reader.integer(row, "SUBJECT_ID")
+        assert hadm is not None and subject is not None
+        previous = subjects.setdefault(hadm, subject)
+        if previous != subject:
+            raise InputError(
+                f"HADM_ID {hadm} belongs to SUBJECT_ID {previous} elsewhere but to "
+                f"{subject} here",
+                file=path, row=row.number, field="SUBJECT_ID",
+            )
+        raw = reader.field(row, "ICD9_CODE").strip()
+        if not raw:
+            stats["rows_without_code"] += 1
+            continue
+        try:
+            code = format_code(raw, kind)
+        except CodeFormatError:
+            stats["rows_with_malformed_code"] += 1
+            if len(malformed) < _EXAMPLES:
+                malformed.append(f"row {row.number}: {raw!r}")
+            continue
+        if code not in listed:
+            stats["rows_with_unlisted_code"] += 1
+            continue
+        if (hadm, code) in seen_pairs:
+            stats["duplicate_code_rows_removed"] += 1
+            continue
+        seen_pairs.add((hadm, code))
+        labels[hadm].add(code)
+        stats["rows_with_listed_code"] += 1
+    out: dict[str, Any] = dict(stats)
+    if malformed:
+        out["malformed_code_examples"] = malformed
+        log.warning("%s: %d malformed ICD9_CODE values skipped (e.g. %s)", path,
+                    stats["rows_with_malformed_code"], malformed[0])
+    return out
+
+
+def _read_notes(
+    mimic_dir: Path,
+    candidates: set[int],
+    subjects: dict[int, int],
+    opts: PrepareOptions,
+) -> tuple[dict[int, list[_Note]], set[int], dict[str, Any]]:
+    """Stream NOTEEVENTS keeping discharge summaries of candidate admissions."""
+    path = table_path(mimic_dir, "NOTEEVENTS")
+    reader = TableReader(
+        path,
+        ("ROW_ID", "SUBJECT_ID", "HADM_ID", "CHARTDATE", "CATEGORY", "DESCRIPTION",
+         "ISERROR", "TEXT"),
+        table="NOTEEVENTS",
+        progress=opts.progress,
+    )
+    stats: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    notes: dict[int, list[_Note]] = defaultdict(list)
+    discharge_hadms: set[int] = set()
+    for row in reader:
+        stats["rows_read"] += 1
+        category = reader.field(row, "CATEGORY").strip()
+        if category != DISCHARGE:
+            categories[category] += 1
+            continue
+        stats["discharge_summary_rows"] += 1
+        hadm = reader.integer(row, "HADM_ID", allow_empty=True)
+        if hadm is None:
+            stats["discharge_rows_without_hadm_id"] += 1
+            continue
+        if opts.exclude_error_notes and reader.field(row, "ISERROR").strip() == "1":
+            stats["discharge_rows_flagged_iserror"] += 1
+            continue
+        discharge_hadms.add(hadm)
+        subject = reader.integer(row, "SUBJECT_ID")
+        assert subject is not None
+        subjects.setdefault(hadm, subject)
+        if hadm not in candidates:
+            stats["discharge_rows_of_other_admissions"] += 1
+            continue
+        description = reader.field(row, "DESCRIPTION").strip()
+        text = reader.field(row, "TEXT")
+        row_id = reader.integer(row, "ROW_ID")
+        assert row_id is not None
+        notes[hadm].append(
+            _Note(description.lower() == "addendum", reader.field(row, "CHARTDATE"),
+                  row_id, text)
+        )
+        stats["addendum_rows_kept" if description.lower() == "addendum"
+              else "report_rows_kept"] += 1
+    out: dict[str, Any] = dict(stats)
+    out["other_categories_ignored"] = dict(sorted(categories.items()))
+    return notes, discharge_hadms, out
+
+
+def join_notes(notes: list[_Note]) -> str:
+    """One document per admission: the report(s) first, then addenda, by date and row.
+
+    caml-mimic concatenates all discharge-summary rows of an admission; we fix the order
+    (reports before addenda, then CHARTDATE, then ROW_ID) so the text does not depend on
+    the order of rows in the file.
+    """
+    ordered = sorted(notes, key=lambda n: (n.addendum, n.chartdate, n.row_id))
+    return "\n\n".join(n.text.strip() for n in ordered)
+
+
+def _length_stats(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+    return {
+        "n": len(ordered),
+        "mean": round(statistics.fmean(ordered), 1),
+        "median": float(statistics.median(ordered)),
+        "p90": float(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]),
+        "max": float(ordered[-1]),
+    }
+
+
+def _code_table(codes: list[LabelCode], mimic_titles: Mapping[Kind, Mapping[str, str]],
+                report: dict[str, Any]) -> list[dict[str, str]]:
+    """codes.tsv rows: MIMIC's own titles for leaves, the shipped hierarchy for parents."""
+    hierarchy = Icd9Hierarchy.load()
+    rows = []
+    missing: list[str] = []
+    for lc in codes:
+        description = mimic_titles[lc.kind].get(lc.code, "")
+        info = hierarchy.info(lc.code, lc.kind)
+        if not description and info is not None:
+            description = info.title
+        if not description:
+            missing.append(lc.code)
+        try:
+            parent = hierarchy.parent(lc.code, lc.kind)
+            parent_title = hierarchy.parent_title(lc.code, lc.kind)
+        except KeyError:
+            parent, parent_title = "", ""
+        rows.append({"code": lc.code, "kind": lc.kind, "description": description,
+                     "parent": parent, "parent_description": parent_title})
+    if missing:
+        report["warnings"].append(
+            f"{len(missing)} listed code(s) missing from the ICD-9 dictionaries (kept, "
+            f"no description): {', '.join(missing)}"
+        )
+        log.warning(report["warnings"][-1])
+    report["codes_missing_from_dictionaries"] = missing
+    return rows
+
+
+def prepare_dataset(
+    mimic_dir: str | Path,
+    codes_file: str | Path,
+    out_dir: str | Path,
+    split_files: Mapping[str, str | Path] | None = None,
+    opts: PrepareOptions | None = None,
+) -> dict[str, Any]:
+    """Build one dataset directory; returns the data report that is also written.
+
+    `split_files` maps train/dev/test to HADM_ID lists; without it the admissions are
+    split by patient with `opts.seed` and `opts.fractions`.
+    """
+    opts = opts or PrepareOptions()
+    mimic_dir = Path(mimic_dir)
+    out_dir = Path(out_dir)
+    codes = read_code_list(codes_file)
+    listed = {c.code for c in codes}
+    kinds = {c.code: c.kind for c in codes}
+    report: dict[str, Any] = {
+        "mimic_dir": str(mimic_dir),
+        "code_list": str(codes_file),
+        "n_codes": len(codes),
+        "warnings": [],
+    }
+    # Fail fast on missing tables before any long streaming pass.
+    for table in ("NOTEEVENTS", "DIAGNOSES_ICD", "PROCEDURES_ICD", "D_ICD_DIAGNOSES",
+                  "D_ICD_PROCEDURES"):
+        table_path(mimic_dir, table)
+    split_lists = load_split_files(split_files) if split_files is not None else None
+
+    dictionaries: dict[str, Any] = {}
+    mimic_titles: dict[Kind, dict[str, str]] = {
+        "diagnosis": _read_dictionary(mimic_dir, "D_ICD_DIAGNOSES", "diagnosis", dictionaries),
+        "procedure": _read_dictionary(mimic_dir, "D_ICD_PROCEDURES", "procedure", dictionaries),
+    }
+    report["dictionaries"] = dictionaries
+    not_in_mimic_dict = [c for c in sorted(listed) if c not in mimic_titles[kinds[c]]]
+    if not_in_mimic_dict:
+        report["warnings"].append(
+            f"{len(not_in_mimic_dict)} listed code(s) not in MIMIC's D_ICD tables: "
+            + ", ".join(not_in_mimic_dict)
+        )
+        log.warning(report["warnings"][-1])
+
+    labels: dict[int, set[str]] = defaultdict(set)
+    subjects: dict[int, int] = {}
+    report["DIAGNOSES_ICD"] = _read_codes(mimic_dir, "DIAGNOSES_ICD", "diagnosis", listed,
+                                          labels, subjects, opts.progress)
+    report["PROCEDURES_ICD"] = _read_codes(mimic_dir, "PROCEDURES_ICD", "procedure", listed,
+                                           labels, subjects, opts.progress)
+    coded_hadms = set(subjects)
+    with_listed = {h for h, s in labels.items() if s}
+    candidates = set(with_listed)
+    if split_lists is not None:
+        candidates &= {h for ids in split_lists.values() for h in ids}
+
+    notes, discharge_hadms, report["NOTEEVENTS"] = _read_notes(mimic_dir, candidates,
+                                                               subjects, opts)
+    known = coded_hadms | discharge_hadms
+    admissions: dict[str, Any] = {
+        "with_any_code": len(coded_hadms),
+        "with_discharge_summary": len(discharge_hadms),
+        "with_listed_code": len(with_listed),
+    }
+    dropped: dict[str, dict[str, Any]] = {}
+
+    def drop(reason: str, hadms: set[int]) -> None:
+        if hadms:
+            dropped[reason] = {"count": len(hadms), "examples": _examples(hadms)}
+
+    drop("has discharge summary but no listed code", discharge_hadms - with_listed)
+    drop("has listed code but no discharge summary", with_listed - discharge_hadms)
+    eligible = with_listed & discharge_hadms
+    admissions["with_listed_code_and_discharge_summary"] = len(eligible)
+
+    split_ids: dict[str, list[int]]
+    if split_lists is not None:
+        assert split_files is not None
+        for split, ids in split_lists.items():
+            unknown = unknown_ids(ids, known)
+            if unknown:
+                raise InputError(
+                    f"{len(unknown)} HADM_ID(s) of the {split} split file appear in no "
+                    f"MIMIC table read (e.g. {', '.join(map(str, unknown[:_EXAMPLES]))}); "
+                    "is the split for another MIMIC version or dataset?",
+                    file=split_files[split],
+                    field="HADM_ID",
+                )
+        listed_in_splits = {h for ids in split_lists.values() for h in ids}
+        drop("not in the split files", eligible - listed_in_splits)
+        drop("in a split file but has no listed code", listed_in_splits - with_listed)
+        drop("in a split file but has no discharge summary",
+             (listed_in_splits & with_listed) - discharge_hadms)
+        split_ids = {s: sorted(h for h in ids if h in eligible) for s, ids in
+                     split_lists.items()}
+        report["split"] = {"source": "split files",
+                           "files": {s: str(split_files[s]) for s in SPLITS}}
+    else:
+        split_ids = patient_split({h: subjects[h] for h in eligible}, opts.fractions,
+                                  opts.seed)
+        report["split"] = {
+            "source": "seeded patient-level split (no split files given)",
+            "seed": opts.seed,
+            "fractions": dict(opts.fractions),
+        }
+        report["warnings"].append(
+            "no split files given: made a seeded patient-level split; numbers are not "
+            "comparable with papers that use the caml-mimic / KEPT splits"
+        )
+        log.warning(report["warnings"][-1])
+    admissions["dropped"] = dropped
+    report["admissions"] = admissions
+
+    report["split"]["sizes"] = {s: len(split_ids[s]) for s in SPLITS}
+    report["split"]["patients"] = {s: len({subjects[h] for h in split_ids[s]}) for s in SPLITS}
+    frequencies: dict[str, dict[str, int]] = {}
+    lengths: dict[str, dict[str, Any]] = {}
+    records: dict[str, list[dict[str, Any]]] = {}
+    for split in SPLITS:
+        freq: Counter[str] = Counter()
+        chars: list[int] = []
+        words: list[int] = []
+        n_notes: list[int] = []
+        recs = []
+        for hadm in split_ids[split]:
+            text = join_notes(notes[hadm])
+            code_list = sorted(labels[hadm])
+            freq.update(code_list)
+            chars.append(len(text))
+            words.append(len(text.split()))
+            n_notes.append(len(notes[hadm]))
+            recs.append({"hadm_id": str(hadm), "subject_id": str(subjects[hadm]),
+                         "text": text, "labels": code_list})
+        records[split] = recs
+        frequencies[split] = {c.code: freq.get(c.code, 0) for c in codes}
+        lengths[split] = {
+            "characters": _length_stats(chars),
+            "words": _length_stats(words),
+            "discharge_notes_per_admission": _length_stats(n_notes),
+            "labels_per_admission": _length_stats([len(r["labels"]) for r in recs]),
+        }
+    report["label_frequency"] = frequencies
+    report["note_length"] = lengths
+    unseen = [c.code for c in codes if frequencies["train"][c.code] == 0]
+    report["codes_without_train_examples"] = unseen
+    if unseen:
+        report["warnings"].append(
+            f"{len(unseen)} listed code(s) have no training admission: {', '.join(unseen)}"
+        )
+        log.warning(report["warnings"][-1])
+    for split in SPLITS:
+        if not split_ids[split]:
+            report["warnings"].append(f"the {split} split is empty")
+            log.warning(report["warnings"][-1])
+
+    code_rows = _code_table(codes, mimic_titles, report)
+    with atomic_dir(out_dir) as tmp:
+        for split in SPLITS:
+            write_jsonl(tmp / f"{split}.jsonl", records[split])
+        with open(tmp / "codes.tsv", "w", encoding="utf-8", newline="") as fh:
+            columns = ["code", "kind", "description", "parent", "parent_description"]
+            fh.write("\t".join(columns) + "\n")
+            for row in code_rows:
+                fh.write("\t".join(row[c].replace("\t", " ") for c in columns) + "\n")
+        write_json(tmp / "data_report.json", report)
+    return report

@@ -1,0 +1,132 @@
+"""Train/dev/test splits: the literature's split files, or a seeded patient-level split.
+
+The published MIMIC-III-50 and rare-50 numbers are only comparable on the caml-mimic and
+KEPT splits, so when a user supplies them they are used verbatim. Without them we split
+by patient (never by admission: a patient's later stay must not leak into training) with
+a seed, and the data report says so.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from cec.errors import InputError
+
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
+
+
+def find_split_files(split_dir: str | Path) -> dict[str, Path]:
+    """Find one file per split: `{split}.csv` or `{split}_*.csv` (caml-mimic's
+    `train_50_hadm_ids.csv`, KEPT's rare-50 lists)."""
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        raise InputError("split directory not found", file=split_dir)
+    found: dict[str, Path] = {}
+    for split in SPLITS:
+        matches = sorted(
+            {*split_dir.glob(f"{split}.csv"), *split_dir.glob(f"{split}_*.csv")}
+        )
+        if not matches:
+            raise InputError(
+                f"no split file for '{split}' (expected {split}.csv or {split}_*.csv, "
+                f"e.g. {split}_50_hadm_ids.csv)",
+                file=split_dir,
+            )
+        if len(matches) > 1:
+            names = ", ".join(m.name for m in matches)
+            raise InputError(f"several split files for '{split}': {names}", file=split_dir)
+        found[split] = matches[0]
+    return found
+
+
+def read_split_file(path: str | Path) -> list[int]:
+    """Read HADM_IDs, one per line; an optional header line naming HADM_ID is skipped."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"split file is not UTF-8 ({exc.reason})", file=path) from None
+    ids: list[int] = []
+    seen: set[int] = set()
+    for number, line in enumerate(lines, start=1):
+        value = line.split(",", 1)[0].strip().strip('"')
+        if not value:
+            continue
+        if number == 1 and value.upper() == "HADM_ID":
+            continue
+        try:
+            hadm = int(value)
+        except ValueError:
+            raise InputError(
+                f"not a HADM_ID: {value[:40]!r}", file=path, row=number, field="HADM_ID"
+            ) from None
+        if hadm in seen:
+            raise InputError(f"HADM_ID {hadm} listed twice", file=path, row=number,
+                             field="HADM_ID")
+        seen.add(hadm)
+        ids.append(hadm)
+    if not ids:
+        raise InputError("split file lists no HADM_ID", file=path)
+    return ids
+
+
+def load_split_files(files: Mapping[str, str | Path]) -> dict[str, list[int]]:
+    """Read the three split files and refuse an admission listed in two splits."""
+    missing = [s for s in SPLITS if s not in files]
+    if missing:
+        raise InputError(f"no split file given for {', '.join(missing)}")
+    for split in SPLITS:
+        if not Path(files[split]).is_file():
+            raise InputError(f"{split} split file not found", file=files[split])
+    splits = {split: read_split_file(path) for split, path in files.items()}
+    owner: dict[int, str] = {}
+    for split in SPLITS:
+        for hadm in splits[split]:
+            if hadm in owner:
+                raise InputError(
+                    f"HADM_ID {hadm} is in both the {owner[hadm]} and {split} split files",
+                    file=files[split],
+                    field="HADM_ID",
+                )
+            owner[hadm] = split
+    return splits
+
+
+def patient_split(
+    admissions: Mapping[int, int],
+    fractions: Mapping[str, float],
+    seed: int,
+) -> dict[str, list[int]]:
+    """Split admissions (hadm -> subject) by patient, seeded.
+
+    Patients are shuffled, then dealt to the split whose share of admissions is furthest
+    below its target, so the admission counts track `fractions` even when patients have
+    different numbers of stays. Depends only on the ids and the seed, not on input order.
+    """
+    total = sum(fractions[s] for s in SPLITS)
+    if total <= 0 or any(fractions[s] < 0 for s in SPLITS):
+        raise ValueError(f"split fractions must be non-negative and sum > 0: {dict(fractions)}")
+    by_subject: dict[int, list[int]] = {}
+    for hadm, subject in admissions.items():
+        by_subject.setdefault(subject, []).append(hadm)
+    subjects = sorted(by_subject)
+    random.Random(seed).shuffle(subjects)
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    assigned = 0
+    for subject in subjects:
+        stays = by_subject[subject]
+        # deficit = target count minus current count after this assignment
+        best = max(
+            SPLITS,
+            key=lambda s: fractions[s] / total * (assigned + len(stays)) - len(out[s]),
+        )
+        out[best].extend(stays)
+        assigned += len(stays)
+    return {s: sorted(v) for s, v in out.items()}
+
+
+def unknown_ids(split_ids: Iterable[int], known: set[int]) -> list[int]:
+    """HADM_IDs of a split file that appear nowhere in the MIMIC tables read."""
+    return sorted(h for h in split_ids if h not in known)
