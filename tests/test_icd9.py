@@ -82,16 +82,34 @@ def test_diagnosis_leaves_span_1234_categories(hierarchy: Icd9Hierarchy) -> None
         assert hierarchy.parent_title(cat, "diagnosis").strip(), cat
 
 
+# Three KEPT rare-50 procedure labels are not CMS v32 leaves, so they have no title in
+# D_ICD_PROCEDURES either: 52.0 (Pancreatotomy) and 77.7 (Excision of bone for graft) are
+# subdivided subcategories, and 40.7 is no ICD-9-CM code at all (most likely 04.07 after
+# caml-mimic's integer read of ICD9_CODE dropped the leading zero). Their categories exist,
+# so their parents resolve.
+NOT_V32_LEAVES = {
+    "top50_codes.txt": set(),
+    "rare50_codes.txt": {"40.7", "52.0", "77.7"},
+}
+
+
 @pytest.mark.parametrize("name", ["top50_codes.txt", "rare50_codes.txt"])
-def test_reference_codes_are_v32_leaves(hierarchy: Icd9Hierarchy, name: str) -> None:
+def test_reference_codes_resolve(hierarchy: Icd9Hierarchy, name: str) -> None:
     codes = _reference_codes(name)
     assert len(codes) == 50
+    not_leaves = set()
     for code in codes:
         kind = "procedure" if _PROCEDURE_SHAPE.match(code) else "diagnosis"
+        assert format_code(code, kind) == code
+        assert hierarchy.parent(code, kind).strip(), code
+        assert hierarchy.parent_title(code, kind).strip(), code
         info = hierarchy.info(code, kind)
-        assert info is not None, f"{code} ({kind}) is not a v32 leaf"
+        if info is None:
+            not_leaves.add(code)
+            continue
         assert info.code == code
-        assert info.parent and info.parent_title
+        assert info.title and info.parent and info.parent_title
+    assert not_leaves == NOT_V32_LEAVES[name]
 
 
 @pytest.mark.parametrize(
@@ -108,11 +126,19 @@ def test_reference_codes_are_v32_leaves(hierarchy: Icd9Hierarchy, name: str) -> 
         ("00.66", "procedure", "00", "Procedures and interventions, not elsewhere classified"),
         ("17.36", "procedure", "17", "Other miscellaneous procedures"),
         ("038.9", "diagnosis", "038", "Septicemia"),
-        ("311", "diagnosis", "300-316", "Neurotic disorders, personality disorders, and other "
-         "nonpsychotic mental disorders"),
+        (
+            "311",
+            "diagnosis",
+            "300-316",
+            "Neurotic disorders, personality disorders, and other nonpsychotic mental disorders",
+        ),
         ("412", "diagnosis", "410-414", "Ischemic heart disease"),
-        ("496", "diagnosis", "490-496", "Chronic obstructive pulmonary disease and allied "
-         "conditions"),
+        (
+            "496",
+            "diagnosis",
+            "490-496",
+            "Chronic obstructive pulmonary disease and allied conditions",
+        ),
         ("990", "diagnosis", "990-995", "Other and unspecified effects of external causes"),
     ],
 )
@@ -135,7 +161,10 @@ def test_spot_check_leaf_titles(hierarchy: Icd9Hierarchy) -> None:
     )
     info = hierarchy.info("96.71", "procedure")
     assert info is not None
-    assert info.title == "Continuous invasive mechanical ventilation for less than 96 consecutive hours"
+    assert (
+        info.title
+        == "Continuous invasive mechanical ventilation for less than 96 consecutive hours"
+    )
     info = hierarchy.info("486", "diagnosis")
     assert info is not None
     assert info.title == "Pneumonia, organism unspecified"

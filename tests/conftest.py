@@ -1,0 +1,118 @@
+"""Shared fixtures: a hand-made miniature MIMIC-III whose every row we know."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cec.mimic import TABLE_COLUMNS
+from cec.synth.writer import CsvTable
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_table(folder: Path, table: str, rows: list[tuple[Any, ...]], *, gz: bool = True
+                ) -> Path:
+    """Write rows (without ROW_ID) with the exact MIMIC quoting."""
+    path = folder / (f"{table}.csv.gz" if gz else f"{table}.csv")
+    opener = gzip.open if gz else open
+    with opener(path, "wt", encoding="utf-8", newline="") as fh:  # type: ignore[operator]
+        t = CsvTable(fh, table)
+        for row in rows:
+            t.write(*row)
+    return path
+
+
+NOTE_A = "Admission Date:  [**2151-7-16**]\nHistory of Present Illness:\nAKI on CKD.\n"
+NOTE_A_ADDENDUM = "Addendum: creatinine \"improved\", see above."
+NOTE_B = "Discharge summary of B, with a comma, and\nnewlines."
+NOTE_C = "Note of C."
+
+
+def mini_tables() -> dict[str, list[tuple[Any, ...]]]:
+    """Five admissions covering the quirks prepare must handle."""
+    return {
+        # SUBJECT_ID, HADM_ID, CHARTDATE, CHARTTIME, STORETIME, CATEGORY, DESCRIPTION,
+        # CGID, ISERROR, TEXT
+        "NOTEEVENTS": [
+            (1, 101, "2151-08-20", None, None, "Discharge summary", "Addendum", None, None,
+             NOTE_A_ADDENDUM),
+            (1, 101, "2151-08-04", None, None, "Discharge summary", "Report", None, None,
+             NOTE_A),
+            (1, 101, "2151-08-01", "2151-08-01 10:00:00", "2151-08-01 10:05:00", "Nursing",
+             "Nursing Progress Note", 15000, None, "nursing text"),
+            (2, 102, "2152-01-02", None, None, "Discharge summary", "Report", None, None,
+             NOTE_B),
+            (3, 103, "2153-01-02", None, None, "Discharge summary", "Report", None, None,
+             NOTE_C),
+            (3, None, "2153-02-02", None, None, "Discharge summary", "Report", None, None,
+             "outpatient letter without admission"),
+            (4, 104, "2154-01-02", None, None, "Discharge summary", "Report", None, "1",
+             "flagged as error"),
+            (5, 105, "2155-01-02", None, None, "Radiology", "CHEST (PA & LAT)", None, None,
+             "no discharge summary for this stay"),
+        ],
+        # SUBJECT_ID, HADM_ID, SEQ_NUM, ICD9_CODE
+        "DIAGNOSES_ICD": [
+            (1, 101, 1, "5849"),
+            (1, 101, 2, "5859"),
+            (1, 101, 3, "5849"),  # duplicate
+            (1, 101, 4, "9671"),  # diagnosis 967.1, not procedure 96.71
+            (2, 102, 1, "V4581"),
+            (2, 102, 2, "E8497"),
+            (3, 103, 1, "4019"),  # unlisted only
+            (4, 104, 1, "5849"),
+            (5, 105, 1, "486"),
+            (2, 102, 3, None),  # NULL code as in real MIMIC
+        ],
+        "PROCEDURES_ICD": [
+            (1, 101, 1, "9671"),
+            (2, 102, 1, "0066"),
+            (5, 105, 1, "9604"),
+        ],
+        "D_ICD_DIAGNOSES": [
+            ("5849", "Acute kidney failure NOS", "Acute kidney failure, unspecified"),
+            ("5859", "Chronic kidney dis NOS", "Chronic kidney disease, unspecified"),
+            ("V4581", "Aortocoronary bypass", "Aortocoronary bypass status"),
+            ("486", "Pneumonia, organism NOS", "Pneumonia, organism unspecified"),
+            ("E8497", "Accid in resident instit", "Accidents occurring in residential institution"),
+            ("9671", "Pois-oth sedative/hypnot", "Poisoning by other sedatives and hypnotics"),
+        ],
+        "D_ICD_PROCEDURES": [
+            ("9671", "Cont inv mec ven <96 hrs", "Continuous invasive mechanical ventilation for less than 96 consecutive hours"),
+            ("0066", "PTCA", "Percutaneous transluminal coronary angioplasty [PTCA]"),
+            ("9604", "Insert endotracheal tube", "Insertion of endotracheal tube"),
+        ],
+    }
+
+
+@pytest.fixture
+def mini_mimic(tmp_path: Path) -> Callable[..., Path]:
+    """Build the miniature MIMIC (optionally edited) and return its folder."""
+
+    def build(edit: Callable[[dict[str, list[tuple[Any, ...]]]], None] | None = None,
+              *, gz: bool = True) -> Path:
+        tables = mini_tables()
+        if edit is not None:
+            edit(tables)
+        folder = tmp_path / "mimic"
+        folder.mkdir(exist_ok=True)
+        for table in TABLE_COLUMNS:
+            write_table(folder, table, tables[table], gz=gz)
+        return folder
+
+    return build
+
+
+@pytest.fixture
+def code_list(tmp_path: Path) -> Callable[[list[str]], Path]:
+    def make(codes: list[str]) -> Path:
+        path = tmp_path / "codes.txt"
+        path.write_text("# test codes\n" + "\n".join(codes) + "\n", encoding="utf-8")
+        return path
+
+    return make

@@ -1,0 +1,254 @@
+"""Dataset preparation on a miniature MIMIC whose every row is known."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from cec.errors import InputError
+from cec.io import read_jsonl
+from cec.prepare import PrepareOptions, prepare_dataset
+from cec.splits import patient_split
+from tests.conftest import NOTE_A, NOTE_A_ADDENDUM, NOTE_B
+
+CODES = ["584.9", "585.9", "96.71", "V45.81", "E849.7", "00.66", "486"]
+QUIET = PrepareOptions(progress=False)
+
+
+def _split_dir(tmp_path: Path, train: list[int], dev: list[int], test: list[int]) -> dict:
+    folder = tmp_path / "splits"
+    folder.mkdir(exist_ok=True)
+    files = {}
+    for name, ids in (("train", train), ("dev", dev), ("test", test)):
+        path = folder / f"{name}_50_hadm_ids.csv"
+        path.write_text("".join(f"{i}\n" for i in ids), encoding="utf-8")
+        files[name] = path
+    return files
+
+
+def _records(out: Path, split: str) -> dict[str, dict]:
+    return {r["hadm_id"]: r for r in read_jsonl(out / f"{split}.jsonl")}
+
+
+def test_labels_formatting_joining_and_report(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    files = _split_dir(tmp_path, [101], [102], [103])
+    out = tmp_path / "out"
+    report = prepare_dataset(mimic, code_list(CODES), out, files, QUIET)
+
+    train = _records(out, "train")
+    dev = _records(out, "dev")
+    assert list(train) == ["101"]
+    # 9671 is procedure 96.71 from PROCEDURES_ICD; as a diagnosis it is 967.1 (unlisted).
+    # the duplicate 5849 row yields one label; labels are sorted dotted strings.
+    assert train["101"]["labels"] == ["584.9", "585.9", "96.71"]
+    assert train["101"]["subject_id"] == "1"
+    # report first, then addendum, whatever their order in the file
+    assert train["101"]["text"] == NOTE_A.strip() + "\n\n" + NOTE_A_ADDENDUM.strip()
+    assert dev["102"]["labels"] == ["00.66", "E849.7", "V45.81"]
+    assert dev["102"]["text"] == NOTE_B
+    assert _records(out, "test") == {}
+
+    assert report["DIAGNOSES_ICD"]["duplicate_code_rows_removed"] == 1
+    assert report["DIAGNOSES_ICD"]["rows_without_code"] == 1
+    assert report["NOTEEVENTS"]["discharge_rows_without_hadm_id"] == 1
+    assert report["NOTEEVENTS"]["discharge_rows_flagged_iserror"] == 1
+    assert report["NOTEEVENTS"]["other_categories_ignored"] == {"Nursing": 1, "Radiology": 1}
+    dropped = report["admissions"]["dropped"]
+    assert dropped["in a split file but has no listed code"]["examples"] == [103]
+    # 104's only discharge summary is flagged ISERROR; 105 has none
+    assert dropped["has listed code but no discharge summary"]["examples"] == [104, 105]
+    assert report["label_frequency"]["train"]["584.9"] == 1
+    assert report["split"]["source"] == "split files"
+    assert any("test split is empty" in w for w in report["warnings"])
+    on_disk = json.loads((out / "data_report.json").read_text())
+    assert on_disk["split"]["sizes"] == {"train": 1, "dev": 1, "test": 0}
+
+    rows = (out / "codes.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["code", "kind", "description", "parent",
+                                   "parent_description"]
+    table = {r.split("\t")[0]: r.split("\t") for r in rows[1:]}
+    assert [r for r in table] == sorted(CODES)
+    assert table["96.71"][1:4] == [
+        "procedure",
+        "Continuous invasive mechanical ventilation for less than 96 consecutive hours",
+        "96",
+    ]
+    assert table["584.9"][3] == "584"
+    assert table["E849.7"][3] == "E849"
+
+
+def test_iserror_notes_can_be_kept(mini_mimic, code_list, tmp_path):
+    files = _split_dir(tmp_path, [101], [102], [104])
+    opts = PrepareOptions(progress=False, exclude_error_notes=False)
+    prepare_dataset(mini_mimic(), code_list(CODES), tmp_path / "out", files, opts)
+    assert _records(tmp_path / "out", "test")["104"]["labels"] == ["584.9"]
+
+
+def test_plain_csv_tables_are_read(mini_mimic, code_list, tmp_path):
+    files = _split_dir(tmp_path, [101], [102], [103])
+    prepare_dataset(mini_mimic(gz=False), code_list(CODES), tmp_path / "out", files, QUIET)
+    assert list(_records(tmp_path / "out", "train")) == ["101"]
+
+
+def test_labels_are_restricted_to_the_code_list(mini_mimic, code_list, tmp_path):
+    files = _split_dir(tmp_path, [101], [102], [103])
+    report = prepare_dataset(mini_mimic(), code_list(["585.9", "V45.81"]), tmp_path / "o",
+                             files, QUIET)
+    assert _records(tmp_path / "o", "train")["101"]["labels"] == ["585.9"]
+    assert _records(tmp_path / "o", "dev")["102"]["labels"] == ["V45.81"]
+    assert report["n_codes"] == 2
+
+
+def test_seeded_patient_split_without_split_files(mini_mimic, code_list, tmp_path):
+    def more(tables):
+        # ten more patients, subject 50 with two stays
+        for i in range(10):
+            hadm, subject = 200 + i, 40 + i if i < 9 else 48
+            tables["NOTEEVENTS"].append((subject, hadm, "2150-01-01", None, None,
+                                         "Discharge summary", "Report", None, None, f"n{i}"))
+            tables["DIAGNOSES_ICD"].append((subject, hadm, 1, "5849"))
+
+    mimic = mini_mimic(more)
+    opts = PrepareOptions(progress=False, seed=3,
+                          fractions={"train": 0.5, "dev": 0.25, "test": 0.25})
+    report = prepare_dataset(mimic, code_list(CODES), tmp_path / "a", None, opts)
+    assert report["split"]["source"].startswith("seeded patient-level split")
+    assert sum(report["split"]["sizes"].values()) == 12  # 101, 102 and the ten
+    owner = {}
+    for split in ("train", "dev", "test"):
+        for rec in read_jsonl(tmp_path / "a" / f"{split}.jsonl"):
+            owner.setdefault(rec["subject_id"], set()).add(split)
+    assert all(len(s) == 1 for s in owner.values())  # no patient in two splits
+    prepare_dataset(mimic, code_list(CODES), tmp_path / "b", None, opts)
+    for split in ("train", "dev", "test"):
+        assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() == (
+            tmp_path / "b" / f"{split}.jsonl").read_bytes()
+
+
+def test_patient_split_ignores_input_order_and_tracks_fractions():
+    admissions = {1000 + i: i // 2 for i in range(200)}  # 100 patients, 2 stays each
+    fractions = {"train": 0.7, "dev": 0.1, "test": 0.2}
+    a = patient_split(admissions, fractions, seed=1)
+    b = patient_split(dict(reversed(list(admissions.items()))), fractions, seed=1)
+    assert a == b
+    assert [len(a[s]) for s in ("train", "dev", "test")] == [140, 20, 40]
+    c = patient_split(admissions, fractions, seed=2)
+    assert a != c
+
+
+# --- bad input: a clear error naming the file, row and field; nothing written ---
+
+
+def _assert_nothing_written(out: Path) -> None:
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}*"))
+
+
+def test_missing_table(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    (mimic / "PROCEDURES_ICD.csv.gz").unlink()
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="PROCEDURES_ICD not found"):
+        prepare_dataset(mimic, code_list(CODES), out, None, QUIET)
+    _assert_nothing_written(out)
+
+
+def test_renamed_column(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    path = mimic / "DIAGNOSES_ICD.csv.gz"
+    text = gzip.open(path, "rt").read().replace('"ICD9_CODE"', '"ICD9"', 1)
+    with gzip.open(path, "wt") as fh:
+        fh.write(text)
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as err:
+        prepare_dataset(mimic, code_list(CODES), out, None, QUIET)
+    assert err.value.field == "ICD9_CODE" and err.value.row == 1
+    assert "DIAGNOSES_ICD.csv.gz" in str(err.value) and "missing column" in str(err.value)
+    _assert_nothing_written(out)
+
+
+def test_non_utf8_bytes_name_row_and_field(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    path = mimic / "NOTEEVENTS.csv.gz"
+    raw = gzip.open(path, "rb").read().replace(b"with a comma", b"with \xff comma")
+    with gzip.open(path, "wb") as fh:
+        fh.write(raw)
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as err:
+        prepare_dataset(mimic, code_list(CODES), out, None, QUIET)
+    assert err.value.field == "TEXT"
+    assert err.value.row == 5  # header is row 1; B's report is the 4th record
+    assert "not valid UTF-8" in str(err.value)
+    _assert_nothing_written(out)
+
+
+def test_truncated_gzip(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    path = mimic / "NOTEEVENTS.csv.gz"
+    path.write_bytes(path.read_bytes()[:-12])
+    with pytest.raises(InputError, match="truncated"):
+        prepare_dataset(mimic, code_list(CODES), tmp_path / "out", None, QUIET)
+
+
+def test_split_file_with_unknown_hadm_ids(mini_mimic, code_list, tmp_path):
+    files = _split_dir(tmp_path, [101, 999991, 999992], [102], [103])
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as err:
+        prepare_dataset(mini_mimic(), code_list(CODES), out, files, QUIET)
+    message = str(err.value)
+    assert "2 HADM_ID(s) of the train split file" in message
+    assert "999991" in message and "train_50_hadm_ids.csv" in message
+    _assert_nothing_written(out)
+
+
+def test_split_file_with_garbage(mini_mimic, code_list, tmp_path):
+    files = _split_dir(tmp_path, [101], [102], [103])
+    files["dev"].write_text("102\nabc\n")
+    with pytest.raises(InputError) as err:
+        prepare_dataset(mini_mimic(), code_list(CODES), tmp_path / "o", files, QUIET)
+    assert err.value.row == 2 and err.value.field == "HADM_ID"
+
+
+def test_admission_in_two_splits(mini_mimic, code_list, tmp_path):
+    files = _split_dir(tmp_path, [101], [101], [103])
+    with pytest.raises(InputError, match="in both the train and dev"):
+        prepare_dataset(mini_mimic(), code_list(CODES), tmp_path / "o", files, QUIET)
+
+
+def test_empty_code_list(mini_mimic, code_list, tmp_path):
+    with pytest.raises(InputError, match="code list is empty"):
+        prepare_dataset(mini_mimic(), code_list([]), tmp_path / "o", None, QUIET)
+
+
+def test_malformed_code_in_list(mini_mimic, code_list, tmp_path):
+    with pytest.raises(InputError) as err:
+        prepare_dataset(mini_mimic(), code_list(["584.9", "58.49.1"]), tmp_path / "o", None,
+                        QUIET)
+    assert err.value.row == 3 and err.value.field == "code"
+
+
+def test_code_missing_from_dictionaries_is_kept_and_warned(mini_mimic, code_list, tmp_path):
+    def add(tables):
+        tables["DIAGNOSES_ICD"].append((2, 102, 5, "V9999"))
+
+    files = _split_dir(tmp_path, [101], [102], [103])
+    report = prepare_dataset(mini_mimic(add), code_list(CODES + ["V99.99"]), tmp_path / "o",
+                             files, QUIET)
+    assert report["codes_missing_from_dictionaries"] == ["V99.99"]
+    assert any("V99.99" in w for w in report["warnings"])
+    assert "V99.99" in _records(tmp_path / "o", "dev")["102"]["labels"]
+
+
+def test_wrong_field_count_names_row(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    path = mimic / "PROCEDURES_ICD.csv.gz"
+    text = gzip.open(path, "rt").read() + "9,1,101,2\n"
+    with gzip.open(path, "wt") as fh:
+        fh.write(text)
+    with pytest.raises(InputError) as err:
+        prepare_dataset(mimic, code_list(CODES), tmp_path / "o", None, QUIET)
+    assert err.value.row == 5 and "expected 5 fields, found 4" in str(err.value)
