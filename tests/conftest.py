@@ -15,8 +15,7 @@ from cec.synth.writer import CsvTable
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_table(folder: Path, table: str, rows: list[tuple[Any, ...]], *, gz: bool = True
-                ) -> Path:
+def write_table(folder: Path, table: str, rows: list[tuple[Any, ...]], *, gz: bool = True) -> Path:
     """Write rows (without ROW_ID) with the exact MIMIC quoting."""
     path = folder / (f"{table}.csv.gz" if gz else f"{table}.csv")
     opener = gzip.open if gz else open
@@ -28,7 +27,7 @@ def write_table(folder: Path, table: str, rows: list[tuple[Any, ...]], *, gz: bo
 
 
 NOTE_A = "Admission Date:  [**2151-7-16**]\nHistory of Present Illness:\nAKI on CKD.\n"
-NOTE_A_ADDENDUM = "Addendum: creatinine \"improved\", see above."
+NOTE_A_ADDENDUM = 'Addendum: creatinine "improved", see above.'
 NOTE_B = "Discharge summary of B, with a comma, and\nnewlines."
 NOTE_C = "Note of C."
 
@@ -39,22 +38,69 @@ def mini_tables() -> dict[str, list[tuple[Any, ...]]]:
         # SUBJECT_ID, HADM_ID, CHARTDATE, CHARTTIME, STORETIME, CATEGORY, DESCRIPTION,
         # CGID, ISERROR, TEXT
         "NOTEEVENTS": [
-            (1, 101, "2151-08-20", None, None, "Discharge summary", "Addendum", None, None,
-             NOTE_A_ADDENDUM),
-            (1, 101, "2151-08-04", None, None, "Discharge summary", "Report", None, None,
-             NOTE_A),
-            (1, 101, "2151-08-01", "2151-08-01 10:00:00", "2151-08-01 10:05:00", "Nursing",
-             "Nursing Progress Note", 15000, None, "nursing text"),
-            (2, 102, "2152-01-02", None, None, "Discharge summary", "Report", None, None,
-             NOTE_B),
-            (3, 103, "2153-01-02", None, None, "Discharge summary", "Report", None, None,
-             NOTE_C),
-            (3, None, "2153-02-02", None, None, "Discharge summary", "Report", None, None,
-             "outpatient letter without admission"),
-            (4, 104, "2154-01-02", None, None, "Discharge summary", "Report", None, "1",
-             "flagged as error"),
-            (5, 105, "2155-01-02", None, None, "Radiology", "CHEST (PA & LAT)", None, None,
-             "no discharge summary for this stay"),
+            (
+                1,
+                101,
+                "2151-08-20",
+                None,
+                None,
+                "Discharge summary",
+                "Addendum",
+                None,
+                None,
+                NOTE_A_ADDENDUM,
+            ),
+            (1, 101, "2151-08-04", None, None, "Discharge summary", "Report", None, None, NOTE_A),
+            (
+                1,
+                101,
+                "2151-08-01",
+                "2151-08-01 10:00:00",
+                "2151-08-01 10:05:00",
+                "Nursing",
+                "Nursing Progress Note",
+                15000,
+                None,
+                "nursing text",
+            ),
+            (2, 102, "2152-01-02", None, None, "Discharge summary", "Report", None, None, NOTE_B),
+            (3, 103, "2153-01-02", None, None, "Discharge summary", "Report", None, None, NOTE_C),
+            (
+                3,
+                None,
+                "2153-02-02",
+                None,
+                None,
+                "Discharge summary",
+                "Report",
+                None,
+                None,
+                "outpatient letter without admission",
+            ),
+            (
+                4,
+                104,
+                "2154-01-02",
+                None,
+                None,
+                "Discharge summary",
+                "Report",
+                None,
+                "1",
+                "flagged as error",
+            ),
+            (
+                5,
+                105,
+                "2155-01-02",
+                None,
+                None,
+                "Radiology",
+                "CHEST (PA & LAT)",
+                None,
+                None,
+                "no discharge summary for this stay",
+            ),
         ],
         # SUBJECT_ID, HADM_ID, SEQ_NUM, ICD9_CODE
         "DIAGNOSES_ICD": [
@@ -83,7 +129,11 @@ def mini_tables() -> dict[str, list[tuple[Any, ...]]]:
             ("9671", "Pois-oth sedative/hypnot", "Poisoning by other sedatives and hypnotics"),
         ],
         "D_ICD_PROCEDURES": [
-            ("9671", "Cont inv mec ven <96 hrs", "Continuous invasive mechanical ventilation for less than 96 consecutive hours"),
+            (
+                "9671",
+                "Cont inv mec ven <96 hrs",
+                "Continuous invasive mechanical ventilation for less than 96 consecutive hours",
+            ),
             ("0066", "PTCA", "Percutaneous transluminal coronary angioplasty [PTCA]"),
             ("9604", "Insert endotracheal tube", "Insertion of endotracheal tube"),
         ],
@@ -94,8 +144,9 @@ def mini_tables() -> dict[str, list[tuple[Any, ...]]]:
 def mini_mimic(tmp_path: Path) -> Callable[..., Path]:
     """Build the miniature MIMIC (optionally edited) and return its folder."""
 
-    def build(edit: Callable[[dict[str, list[tuple[Any, ...]]]], None] | None = None,
-              *, gz: bool = True) -> Path:
+    def build(
+        edit: Callable[[dict[str, list[tuple[Any, ...]]]], None] | None = None, *, gz: bool = True
+    ) -> Path:
         tables = mini_tables()
         if edit is not None:
             edit(tables)

@@ -68,8 +68,7 @@ def test_labels_formatting_joining_and_report(mini_mimic, code_list, tmp_path):
     assert on_disk["split"]["sizes"] == {"train": 1, "dev": 1, "test": 0}
 
     rows = (out / "codes.tsv").read_text().splitlines()
-    assert rows[0].split("\t") == ["code", "kind", "description", "parent",
-                                   "parent_description"]
+    assert rows[0].split("\t") == ["code", "kind", "description", "parent", "parent_description"]
     table = {r.split("\t")[0]: r.split("\t") for r in rows[1:]}
     assert [r for r in table] == sorted(CODES)
     assert table["96.71"][1:4] == [
@@ -96,8 +95,9 @@ def test_plain_csv_tables_are_read(mini_mimic, code_list, tmp_path):
 
 def test_labels_are_restricted_to_the_code_list(mini_mimic, code_list, tmp_path):
     files = _split_dir(tmp_path, [101], [102], [103])
-    report = prepare_dataset(mini_mimic(), code_list(["585.9", "V45.81"]), tmp_path / "o",
-                             files, QUIET)
+    report = prepare_dataset(
+        mini_mimic(), code_list(["585.9", "V45.81"]), tmp_path / "o", files, QUIET
+    )
     assert _records(tmp_path / "o", "train")["101"]["labels"] == ["585.9"]
     assert _records(tmp_path / "o", "dev")["102"]["labels"] == ["V45.81"]
     assert report["n_codes"] == 2
@@ -108,13 +108,26 @@ def test_seeded_patient_split_without_split_files(mini_mimic, code_list, tmp_pat
         # ten more patients, subject 50 with two stays
         for i in range(10):
             hadm, subject = 200 + i, 40 + i if i < 9 else 48
-            tables["NOTEEVENTS"].append((subject, hadm, "2150-01-01", None, None,
-                                         "Discharge summary", "Report", None, None, f"n{i}"))
+            tables["NOTEEVENTS"].append(
+                (
+                    subject,
+                    hadm,
+                    "2150-01-01",
+                    None,
+                    None,
+                    "Discharge summary",
+                    "Report",
+                    None,
+                    None,
+                    f"n{i}",
+                )
+            )
             tables["DIAGNOSES_ICD"].append((subject, hadm, 1, "5849"))
 
     mimic = mini_mimic(more)
-    opts = PrepareOptions(progress=False, seed=3,
-                          fractions={"train": 0.5, "dev": 0.25, "test": 0.25})
+    opts = PrepareOptions(
+        progress=False, seed=3, fractions={"train": 0.5, "dev": 0.25, "test": 0.25}
+    )
     report = prepare_dataset(mimic, code_list(CODES), tmp_path / "a", None, opts)
     assert report["split"]["source"].startswith("seeded patient-level split")
     assert sum(report["split"]["sizes"].values()) == 12  # 101, 102 and the ten
@@ -126,7 +139,8 @@ def test_seeded_patient_split_without_split_files(mini_mimic, code_list, tmp_pat
     prepare_dataset(mimic, code_list(CODES), tmp_path / "b", None, opts)
     for split in ("train", "dev", "test"):
         assert (tmp_path / "a" / f"{split}.jsonl").read_bytes() == (
-            tmp_path / "b" / f"{split}.jsonl").read_bytes()
+            tmp_path / "b" / f"{split}.jsonl"
+        ).read_bytes()
 
 
 def test_patient_split_ignores_input_order_and_tracks_fractions():
@@ -138,6 +152,16 @@ def test_patient_split_ignores_input_order_and_tracks_fractions():
     assert [len(a[s]) for s in ("train", "dev", "test")] == [140, 20, 40]
     c = patient_split(admissions, fractions, seed=2)
     assert a != c
+
+
+def _gunzip_text(path: Path) -> str:
+    with gzip.open(path, "rt") as fh:
+        return fh.read()
+
+
+def _gunzip_bytes(path: Path) -> bytes:
+    with gzip.open(path, "rb") as fh:
+        return fh.read()
 
 
 # --- bad input: a clear error naming the file, row and field; nothing written ---
@@ -160,7 +184,7 @@ def test_missing_table(mini_mimic, code_list, tmp_path):
 def test_renamed_column(mini_mimic, code_list, tmp_path):
     mimic = mini_mimic()
     path = mimic / "DIAGNOSES_ICD.csv.gz"
-    text = gzip.open(path, "rt").read().replace('"ICD9_CODE"', '"ICD9"', 1)
+    text = _gunzip_text(path).replace('"ICD9_CODE"', '"ICD9"', 1)
     with gzip.open(path, "wt") as fh:
         fh.write(text)
     out = tmp_path / "out"
@@ -174,7 +198,7 @@ def test_renamed_column(mini_mimic, code_list, tmp_path):
 def test_non_utf8_bytes_name_row_and_field(mini_mimic, code_list, tmp_path):
     mimic = mini_mimic()
     path = mimic / "NOTEEVENTS.csv.gz"
-    raw = gzip.open(path, "rb").read().replace(b"with a comma", b"with \xff comma")
+    raw = _gunzip_bytes(path).replace(b"with a comma", b"with \xff comma")
     with gzip.open(path, "wb") as fh:
         fh.write(raw)
     out = tmp_path / "out"
@@ -226,8 +250,7 @@ def test_empty_code_list(mini_mimic, code_list, tmp_path):
 
 def test_malformed_code_in_list(mini_mimic, code_list, tmp_path):
     with pytest.raises(InputError) as err:
-        prepare_dataset(mini_mimic(), code_list(["584.9", "58.49.1"]), tmp_path / "o", None,
-                        QUIET)
+        prepare_dataset(mini_mimic(), code_list(["584.9", "58.49.1"]), tmp_path / "o", None, QUIET)
     assert err.value.row == 3 and err.value.field == "code"
 
 
@@ -236,8 +259,9 @@ def test_code_missing_from_dictionaries_is_kept_and_warned(mini_mimic, code_list
         tables["DIAGNOSES_ICD"].append((2, 102, 5, "V9999"))
 
     files = _split_dir(tmp_path, [101], [102], [103])
-    report = prepare_dataset(mini_mimic(add), code_list(CODES + ["V99.99"]), tmp_path / "o",
-                             files, QUIET)
+    report = prepare_dataset(
+        mini_mimic(add), code_list(CODES + ["V99.99"]), tmp_path / "o", files, QUIET
+    )
     assert report["codes_missing_from_dictionaries"] == ["V99.99"]
     assert any("V99.99" in w for w in report["warnings"])
     assert "V99.99" in _records(tmp_path / "o", "dev")["102"]["labels"]
@@ -246,7 +270,7 @@ def test_code_missing_from_dictionaries_is_kept_and_warned(mini_mimic, code_list
 def test_wrong_field_count_names_row(mini_mimic, code_list, tmp_path):
     mimic = mini_mimic()
     path = mimic / "PROCEDURES_ICD.csv.gz"
-    text = gzip.open(path, "rt").read() + "9,1,101,2\n"
+    text = _gunzip_text(path) + "9,1,101,2\n"
     with gzip.open(path, "wt") as fh:
         fh.write(text)
     with pytest.raises(InputError) as err:

@@ -25,7 +25,9 @@ def _fractions(text: str) -> dict[str, float]:
     try:
         values = [float(p) for p in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected TRAIN,DEV,TEST fractions, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected TRAIN,DEV,TEST fractions, got {text!r}"
+        ) from None
     if len(values) != 3:
         raise argparse.ArgumentTypeError(f"expected three fractions, got {text!r}")
     return dict(zip(("train", "dev", "test"), values, strict=True))
@@ -56,8 +58,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from cec.prepare import PrepareOptions, prepare_dataset
     from cec.splits import find_split_files
 
-    opts = PrepareOptions(seed=args.seed, exclude_error_notes=not args.keep_error_notes,
-                          progress=not args.quiet)
+    opts = PrepareOptions(
+        seed=args.seed, exclude_error_notes=not args.keep_error_notes, progress=not args.quiet
+    )
     if args.fractions:
         opts.fractions = args.fractions
     split_files = find_split_files(args.splits) if args.splits is not None else None
@@ -81,28 +84,52 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", type=Path, required=True, help="output directory")
     synth.add_argument("--admissions", type=int, required=True, help="number of admissions")
     synth.add_argument("--seed", type=int, default=13)
-    synth.add_argument("--top50-split", type=_sizes, default=None, metavar="TRAIN,DEV,TEST",
-                       help="admissions per split of the MIMIC-III-50 style split files "
-                       "(default: caml-mimic's shares of the eligible admissions)")
-    synth.add_argument("--rare50-split", type=_sizes, default=None, metavar="TRAIN,DEV,TEST",
-                       help="admissions per split of the rare-50 style split files "
-                       "(default: KEPT's 249,20,142, scaled down for small N)")
-    synth.add_argument("--other-notes", type=float, default=30.0,
-                       help="mean number of non-discharge notes per admission (MIMIC: ~35)")
+    synth.add_argument(
+        "--top50-split",
+        type=_sizes,
+        default=None,
+        metavar="TRAIN,DEV,TEST",
+        help="admissions per split of the MIMIC-III-50 style split files "
+        "(default: caml-mimic's shares of the eligible admissions)",
+    )
+    synth.add_argument(
+        "--rare50-split",
+        type=_sizes,
+        default=None,
+        metavar="TRAIN,DEV,TEST",
+        help="admissions per split of the rare-50 style split files "
+        "(default: KEPT's 249,20,142, scaled down for small N)",
+    )
+    synth.add_argument(
+        "--other-notes",
+        type=float,
+        default=30.0,
+        help="mean number of non-discharge notes per admission (MIMIC: ~35)",
+    )
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
 
     prep = sub.add_parser("prepare", help="MIMIC-III tables -> one dataset")
     prep.add_argument("--mimic-dir", type=Path, required=True)
     prep.add_argument("--codes", type=Path, required=True, help="code list (dotted codes)")
-    prep.add_argument("--splits", type=Path, default=None,
-                      help="directory with {train,dev,test}_*.csv HADM_ID lists")
+    prep.add_argument(
+        "--splits",
+        type=Path,
+        default=None,
+        help="directory with {train,dev,test}_*.csv HADM_ID lists",
+    )
     prep.add_argument("--out", type=Path, required=True, help="dataset output directory")
     prep.add_argument("--seed", type=int, default=13, help="seed of the patient-level split")
-    prep.add_argument("--fractions", type=_fractions, default=None, metavar="TRAIN,DEV,TEST",
-                      help="shares of the patient-level split (default 0.7,0.1,0.2)")
-    prep.add_argument("--keep-error-notes", action="store_true",
-                      help="keep discharge summaries flagged ISERROR=1")
+    prep.add_argument(
+        "--fractions",
+        type=_fractions,
+        default=None,
+        metavar="TRAIN,DEV,TEST",
+        help="shares of the patient-level split (default 0.7,0.1,0.2)",
+    )
+    prep.add_argument(
+        "--keep-error-notes", action="store_true", help="keep discharge summaries flagged ISERROR=1"
+    )
     prep.add_argument("--quiet", action="store_true", help="no progress bars")
     prep.set_defaults(func=_cmd_prepare)
     return parser

@@ -69,6 +69,5 @@ def read_code_list(path: str | Path) -> list[LabelCode]:
         seen[text] = number
         codes.append(LabelCode(text, kind))
     if not codes:
-        raise InputError("code list is empty: a dataset needs at least one label code",
-                         file=path)
+        raise InputError("code list is empty: a dataset needs at least one label code", file=path)
     return sorted(codes, key=lambda c: c.code)

@@ -110,9 +110,7 @@ class TableReader:
             magic = raw.read(2)
             raw.seek(0)
             binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
-            text = io.TextIOWrapper(
-                binary, encoding="utf-8", errors="surrogateescape", newline=""
-            )
+            text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
         except Exception:
             raw.close()
             raise
@@ -206,10 +204,15 @@ class TableReader:
         if not value:
             if allow_empty:
                 return None
-            raise InputError("empty value where an integer is required", file=self.path,
-                             row=row.number, field=name)
+            raise InputError(
+                "empty value where an integer is required",
+                file=self.path,
+                row=row.number,
+                field=name,
+            )
         try:
             return int(value)
         except ValueError:
-            raise InputError(f"not an integer: {value[:40]!r}", file=self.path,
-                             row=row.number, field=name) from None
+            raise InputError(
+                f"not an integer: {value[:40]!r}", file=self.path, row=row.number, field=name
+            ) from None

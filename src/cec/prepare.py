@@ -57,8 +57,9 @@ def _examples(values: list[int] | set[int]) -> list[int]:
     return sorted(values)[:_EXAMPLES]
 
 
-def _read_dictionary(mimic_dir: Path, table: str, kind: Kind, report: dict[str, Any]
-                     ) -> dict[str, str]:
+def _read_dictionary(
+    mimic_dir: Path, table: str, kind: Kind, report: dict[str, Any]
+) -> dict[str, str]:
     """Long titles of MIMIC's D_ICD_* table, keyed by dotted code."""
     path = table_path(mimic_dir, table)
     reader = TableReader(path, ("ICD9_CODE", "LONG_TITLE"), table=table)
@@ -87,8 +88,9 @@ def _read_codes(
 ) -> dict[str, Any]:
     """Stream a *_ICD table, keeping only listed codes per admission."""
     path = table_path(mimic_dir, table)
-    reader = TableReader(path, ("SUBJECT_ID", "HADM_ID", "ICD9_CODE"), table=table,
-                         progress=progress)
+    reader = TableReader(
+        path, ("SUBJECT_ID", "HADM_ID", "ICD9_CODE"), table=table, progress=progress
+    )
     stats: Counter[str] = Counter()
     malformed: list[str] = []
     seen_pairs: set[tuple[int, str]] = set()
@@ -100,9 +102,10 @@ def _read_codes(
         previous = subjects.setdefault(hadm, subject)
         if previous != subject:
             raise InputError(
-                f"HADM_ID {hadm} belongs to SUBJECT_ID {previous} elsewhere but to "
-                f"{subject} here",
-                file=path, row=row.number, field="SUBJECT_ID",
+                f"HADM_ID {hadm} belongs to SUBJECT_ID {previous} elsewhere but to {subject} here",
+                file=path,
+                row=row.number,
+                field="SUBJECT_ID",
             )
         raw = reader.field(row, "ICD9_CODE").strip()
         if not raw:
@@ -127,8 +130,12 @@ def _read_codes(
     out: dict[str, Any] = dict(stats)
     if malformed:
         out["malformed_code_examples"] = malformed
-        log.warning("%s: %d malformed ICD9_CODE values skipped (e.g. %s)", path,
-                    stats["rows_with_malformed_code"], malformed[0])
+        log.warning(
+            "%s: %d malformed ICD9_CODE values skipped (e.g. %s)",
+            path,
+            stats["rows_with_malformed_code"],
+            malformed[0],
+        )
     return out
 
 
@@ -142,8 +149,16 @@ def _read_notes(
     path = table_path(mimic_dir, "NOTEEVENTS")
     reader = TableReader(
         path,
-        ("ROW_ID", "SUBJECT_ID", "HADM_ID", "CHARTDATE", "CATEGORY", "DESCRIPTION",
-         "ISERROR", "TEXT"),
+        (
+            "ROW_ID",
+            "SUBJECT_ID",
+            "HADM_ID",
+            "CHARTDATE",
+            "CATEGORY",
+            "DESCRIPTION",
+            "ISERROR",
+            "TEXT",
+        ),
         table="NOTEEVENTS",
         progress=opts.progress,
     )
@@ -177,11 +192,11 @@ def _read_notes(
         row_id = reader.integer(row, "ROW_ID")
         assert row_id is not None
         notes[hadm].append(
-            _Note(description.lower() == "addendum", reader.field(row, "CHARTDATE"),
-                  row_id, text)
+            _Note(description.lower() == "addendum", reader.field(row, "CHARTDATE"), row_id, text)
         )
-        stats["addendum_rows_kept" if description.lower() == "addendum"
-              else "report_rows_kept"] += 1
+        stats[
+            "addendum_rows_kept" if description.lower() == "addendum" else "report_rows_kept"
+        ] += 1
     out: dict[str, Any] = dict(stats)
     out["other_categories_ignored"] = dict(sorted(categories.items()))
     return notes, discharge_hadms, out
@@ -211,8 +226,9 @@ def _length_stats(values: list[int]) -> dict[str, float]:
     }
 
 
-def _code_table(codes: list[LabelCode], mimic_titles: Mapping[Kind, Mapping[str, str]],
-                report: dict[str, Any]) -> list[dict[str, str]]:
+def _code_table(
+    codes: list[LabelCode], mimic_titles: Mapping[Kind, Mapping[str, str]], report: dict[str, Any]
+) -> list[dict[str, str]]:
     """codes.tsv rows: MIMIC's own titles for leaves, the shipped hierarchy for parents."""
     hierarchy = Icd9Hierarchy.load()
     rows = []
@@ -229,8 +245,15 @@ def _code_table(codes: list[LabelCode], mimic_titles: Mapping[Kind, Mapping[str,
             parent_title = hierarchy.parent_title(lc.code, lc.kind)
         except KeyError:
             parent, parent_title = "", ""
-        rows.append({"code": lc.code, "kind": lc.kind, "description": description,
-                     "parent": parent, "parent_description": parent_title})
+        rows.append(
+            {
+                "code": lc.code,
+                "kind": lc.kind,
+                "description": description,
+                "parent": parent,
+                "parent_description": parent_title,
+            }
+        )
     if missing:
         report["warnings"].append(
             f"{len(missing)} listed code(s) missing from the ICD-9 dictionaries (kept, "
@@ -266,8 +289,13 @@ def prepare_dataset(
         "warnings": [],
     }
     # Fail fast on missing tables before any long streaming pass.
-    for table in ("NOTEEVENTS", "DIAGNOSES_ICD", "PROCEDURES_ICD", "D_ICD_DIAGNOSES",
-                  "D_ICD_PROCEDURES"):
+    for table in (
+        "NOTEEVENTS",
+        "DIAGNOSES_ICD",
+        "PROCEDURES_ICD",
+        "D_ICD_DIAGNOSES",
+        "D_ICD_PROCEDURES",
+    ):
         table_path(mimic_dir, table)
     split_lists = load_split_files(split_files) if split_files is not None else None
 
@@ -287,18 +315,21 @@ def prepare_dataset(
 
     labels: dict[int, set[str]] = defaultdict(set)
     subjects: dict[int, int] = {}
-    report["DIAGNOSES_ICD"] = _read_codes(mimic_dir, "DIAGNOSES_ICD", "diagnosis", listed,
-                                          labels, subjects, opts.progress)
-    report["PROCEDURES_ICD"] = _read_codes(mimic_dir, "PROCEDURES_ICD", "procedure", listed,
-                                           labels, subjects, opts.progress)
+    report["DIAGNOSES_ICD"] = _read_codes(
+        mimic_dir, "DIAGNOSES_ICD", "diagnosis", listed, labels, subjects, opts.progress
+    )
+    report["PROCEDURES_ICD"] = _read_codes(
+        mimic_dir, "PROCEDURES_ICD", "procedure", listed, labels, subjects, opts.progress
+    )
     coded_hadms = set(subjects)
     with_listed = {h for h, s in labels.items() if s}
     candidates = set(with_listed)
     if split_lists is not None:
         candidates &= {h for ids in split_lists.values() for h in ids}
 
-    notes, discharge_hadms, report["NOTEEVENTS"] = _read_notes(mimic_dir, candidates,
-                                                               subjects, opts)
+    notes, discharge_hadms, report["NOTEEVENTS"] = _read_notes(
+        mimic_dir, candidates, subjects, opts
+    )
     known = coded_hadms | discharge_hadms
     admissions: dict[str, Any] = {
         "with_any_code": len(coded_hadms),
@@ -332,15 +363,17 @@ def prepare_dataset(
         listed_in_splits = {h for ids in split_lists.values() for h in ids}
         drop("not in the split files", eligible - listed_in_splits)
         drop("in a split file but has no listed code", listed_in_splits - with_listed)
-        drop("in a split file but has no discharge summary",
-             (listed_in_splits & with_listed) - discharge_hadms)
-        split_ids = {s: sorted(h for h in ids if h in eligible) for s, ids in
-                     split_lists.items()}
-        report["split"] = {"source": "split files",
-                           "files": {s: str(split_files[s]) for s in SPLITS}}
+        drop(
+            "in a split file but has no discharge summary",
+            (listed_in_splits & with_listed) - discharge_hadms,
+        )
+        split_ids = {s: sorted(h for h in ids if h in eligible) for s, ids in split_lists.items()}
+        report["split"] = {
+            "source": "split files",
+            "files": {s: str(split_files[s]) for s in SPLITS},
+        }
     else:
-        split_ids = patient_split({h: subjects[h] for h in eligible}, opts.fractions,
-                                  opts.seed)
+        split_ids = patient_split({h: subjects[h] for h in eligible}, opts.fractions, opts.seed)
         report["split"] = {
             "source": "seeded patient-level split (no split files given)",
             "seed": opts.seed,
@@ -372,8 +405,14 @@ def prepare_dataset(
             chars.append(len(text))
             words.append(len(text.split()))
             n_notes.append(len(notes[hadm]))
-            recs.append({"hadm_id": str(hadm), "subject_id": str(subjects[hadm]),
-                         "text": text, "labels": code_list})
+            recs.append(
+                {
+                    "hadm_id": str(hadm),
+                    "subject_id": str(subjects[hadm]),
+                    "text": text,
+                    "labels": code_list,
+                }
+            )
         records[split] = recs
         frequencies[split] = {c.code: freq.get(c.code, 0) for c in codes}
         lengths[split] = {

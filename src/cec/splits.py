@@ -25,9 +25,7 @@ def find_split_files(split_dir: str | Path) -> dict[str, Path]:
         raise InputError("split directory not found", file=split_dir)
     found: dict[str, Path] = {}
     for split in SPLITS:
-        matches = sorted(
-            {*split_dir.glob(f"{split}.csv"), *split_dir.glob(f"{split}_*.csv")}
-        )
+        matches = sorted({*split_dir.glob(f"{split}.csv"), *split_dir.glob(f"{split}_*.csv")})
         if not matches:
             raise InputError(
                 f"no split file for '{split}' (expected {split}.csv or {split}_*.csv, "
@@ -63,8 +61,7 @@ def read_split_file(path: str | Path) -> list[int]:
                 f"not a HADM_ID: {value[:40]!r}", file=path, row=number, field="HADM_ID"
             ) from None
         if hadm in seen:
-            raise InputError(f"HADM_ID {hadm} listed twice", file=path, row=number,
-                             field="HADM_ID")
+            raise InputError(f"HADM_ID {hadm} listed twice", file=path, row=number, field="HADM_ID")
         seen.add(hadm)
         ids.append(hadm)
     if not ids:

@@ -10,11 +10,14 @@ snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with open(snakemake.log[0], "w") as log_file:
     sys.stderr = log_file
-    logging.basicConfig(stream=log_file, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=log_file,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = snakemake.params.settings
     split_files = None
-    if "split_train" in snakemake.input.keys():
+    if "split_train" in snakemake.input.keys():  # noqa: SIM118 - Namedlist `in` checks values
         split_files = {s: snakemake.input[f"split_{s}"] for s in ("train", "dev", "test")}
     opts = PrepareOptions(
         seed=int(settings.get("split_seed", 13)),

@@ -9,8 +9,11 @@ snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with open(snakemake.log[0], "w") as log_file:
     sys.stderr = log_file
-    logging.basicConfig(stream=log_file, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        stream=log_file,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     settings = snakemake.params.settings
     top50 = settings.get("top50_split")
     rare = settings.get("rare50_split")

@@ -59,7 +59,7 @@ class Filler:
             return str(self.rng.randint(int(lo), int(hi)))
         return f"{self.rng.uniform(lo, hi):.{decimals}f}"
 
-    def _replace(self, match: "re.Match[str]") -> str:  # noqa: F821 - string annotation
+    def _replace(self, match: re.Match[str]) -> str:  # noqa: F821 - string annotation
         name = match.group(1)
         number = NUMBER.match(name)
         if number:

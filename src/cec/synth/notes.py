@@ -35,8 +35,9 @@ class DischargeSummaryWriter:
         self.k = knowledge
         self.b = knowledge.boilerplate
         self.titles = titles  # dotted code -> long title, for the rare verbatim copy
-        self.label_codes = [c for g in knowledge.groups.values() for c, ck in g.items()
-                            if ck.role == "label"]
+        self.label_codes = [
+            c for g in knowledge.groups.values() for c, ck in g.items() if ck.role == "label"
+        ]
 
     def compose(
         self,
@@ -52,15 +53,24 @@ class DischargeSummaryWriter:
         known = [self.k.code(c) for c in codes if self._known(c)]
         documented = [ck for ck in known if rng.random() < P_EVIDENCE]
         present = {ck.code for ck in known}
-        uncoded = [self.k.code(c) for c in self.label_codes
-                   if c not in present and rng.random() < P_UNCODED_MENTION]
+        uncoded = [
+            self.k.code(c)
+            for c in self.label_codes
+            if c not in present and rng.random() < P_UNCODED_MENTION
+        ]
         documented += uncoded
         rng.shuffle(documented)
         age = max(18, admit.year - dob.year)
-        complaint = (rng.choice(documented[0].mentions) if documented and rng.random() < 0.5
-                     else rng.choice(self.b["chief_complaints"]))
-        fill = Filler(rng, admit, {"age": str(age), "sex_word": "man" if sex == "M" else
-                                   "woman", "complaint": complaint})
+        complaint = (
+            rng.choice(documented[0].mentions)
+            if documented and rng.random() < 0.5
+            else rng.choice(self.b["chief_complaints"])
+        )
+        fill = Filler(
+            rng,
+            admit,
+            {"age": str(age), "sex_word": "man" if sex == "M" else "woman", "complaint": complaint},
+        )
         chronic = [ck for ck in documented if ck.chronic]
         acute = [ck for ck in documented if not ck.chronic and ck.kind == "diagnosis"]
         procs = [ck for ck in documented if ck.kind == "procedure"]
@@ -68,16 +78,21 @@ class DischargeSummaryWriter:
         negated = [self.k.code(c) for c in rng.sample(absent_pool, rng.randint(*N_NEGATIONS))]
 
         out: list[str] = []
-        out.append(f"Admission Date:  {deid_date(admit)}              "
-                   f"Discharge Date:   {deid_date(discharge)}\n")
+        out.append(
+            f"Admission Date:  {deid_date(admit)}              "
+            f"Discharge Date:   {deid_date(discharge)}\n"
+        )
         out.append(f"Date of Birth:  {deid_date(dob)}             Sex:   {sex}\n")
         out.append(f"Service: {rng.choice(self.b['services'])}\n")
         out.append(f"Allergies:\n{fill(rng.choice(self.b['allergies']))}\n")
         out.append(f"Attending:{fill('{doctor}')}.\n")
         out.append(f"Chief Complaint:\n{complaint}\n")
         proc_lines = [fill(rng.choice(ck.findings)) for ck in procs[:4]]
-        out.append("Major Surgical or Invasive Procedure:\n"
-                   + ("\n".join(proc_lines) if proc_lines else "None") + "\n")
+        out.append(
+            "Major Surgical or Invasive Procedure:\n"
+            + ("\n".join(proc_lines) if proc_lines else "None")
+            + "\n"
+        )
         hpi = [fill(rng.choice(self.b["hpi_openers"]))]
         hpi += [fill(s) for s in _sentences(rng, self.b["hpi_fillers"], rng.randint(2, 4))]
         for ck in acute[:3]:
@@ -85,15 +100,17 @@ class DischargeSummaryWriter:
         rng.shuffle(hpi[1:])
         out.append("History of Present Illness:\n" + " ".join(hpi) + "\n")
         pmh = [f"- {fill(rng.choice(ck.mentions))}" for ck in chronic]
-        pmh += [f"- {fill(rng.choice(ck.mentions))}" for ck in known
-                if ck.chronic and ck not in documented and rng.random() < 0.3]
+        pmh += [
+            f"- {fill(rng.choice(ck.mentions))}"
+            for ck in known
+            if ck.chronic and ck not in documented and rng.random() < 0.3
+        ]
         out.append("Past Medical History:\n" + ("\n".join(pmh) if pmh else "None.") + "\n")
         out.append(f"Social History:\n{fill(rng.choice(self.b['social_history']))}\n")
         out.append(f"Family History:\n{fill(rng.choice(self.b['family_history']))}\n")
         exam = _sentences(rng, self.b["physical_exam"], rng.randint(4, 7))
         out.append("Physical Exam:\n" + "\n".join(fill(s) for s in exam) + "\n")
-        results = [fill(s) for s in _sentences(rng, self.b["pertinent_results"],
-                                               rng.randint(2, 5))]
+        results = [fill(s) for s in _sentences(rng, self.b["pertinent_results"], rng.randint(2, 5))]
         for ck in documented:
             if rng.random() < 0.35:
                 results.append(fill(rng.choice(ck.findings)))
@@ -110,21 +127,29 @@ class DischargeSummaryWriter:
         rng.shuffle(course)
         out.append("Brief Hospital Course:\n" + "\n".join(course) + "\n")
         home_meds = [fill(rng.choice(ck.meds)) for ck in chronic if ck.meds]
-        home_meds += [fill(s) for s in _sentences(rng, self.b["medication_fillers"],
-                                                  rng.randint(1, 4))]
+        home_meds += [
+            fill(s) for s in _sentences(rng, self.b["medication_fillers"], rng.randint(1, 4))
+        ]
         out.append("Medications on Admission:\n" + "\n".join(home_meds) + "\n")
-        dc_meds = [fill(rng.choice(ck.meds)) for ck in documented if ck.meds
-                   and rng.random() < 0.8]
-        dc_meds += [fill(s) for s in _sentences(rng, self.b["medication_fillers"],
-                                                rng.randint(2, 6))]
+        dc_meds = [fill(rng.choice(ck.meds)) for ck in documented if ck.meds and rng.random() < 0.8]
+        dc_meds += [
+            fill(s) for s in _sentences(rng, self.b["medication_fillers"], rng.randint(2, 6))
+        ]
         rng.shuffle(dc_meds)
-        out.append("Discharge Medications:\n"
-                   + "\n".join(f"{i}. {m}" for i, m in enumerate(dc_meds, start=1)) + "\n")
+        out.append(
+            "Discharge Medications:\n"
+            + "\n".join(f"{i}. {m}" for i, m in enumerate(dc_meds, start=1))
+            + "\n"
+        )
         out.append(f"Discharge Disposition:\n{rng.choice(self.b['discharge_disposition'])}\n")
         dx_lines = [self._diagnosis_line(rng, ck, fill) for ck in documented]
         primary, secondary = dx_lines[:1], dx_lines[1:]
-        out.append("Discharge Diagnosis:\nPrimary:\n" + ("\n".join(primary) or "see above")
-                   + ("\n\nSecondary:\n" + "\n".join(secondary) if secondary else "") + "\n")
+        out.append(
+            "Discharge Diagnosis:\nPrimary:\n"
+            + ("\n".join(primary) or "see above")
+            + ("\n\nSecondary:\n" + "\n".join(secondary) if secondary else "")
+            + "\n"
+        )
         out.append(f"Discharge Condition:\n{fill(rng.choice(self.b['discharge_condition']))}\n")
         instr = _sentences(rng, self.b["discharge_instructions"], rng.randint(2, 4))
         out.append("Discharge Instructions:\n" + " ".join(fill(s) for s in instr) + "\n")
@@ -152,14 +177,17 @@ class DischargeSummaryWriter:
         return fill(rng.choice(ck.mentions))
 
 
-def other_note(rng: random.Random, knowledge: Knowledge, when: date, fill: Filler
-               ) -> tuple[str, str, str]:
+def other_note(
+    rng: random.Random, knowledge: Knowledge, when: date, fill: Filler
+) -> tuple[str, str, str]:
     """(CATEGORY, DESCRIPTION, TEXT) of a non-discharge note: nursing, radiology, ..."""
     templates = knowledge.boilerplate["other_notes"]
     descriptions = knowledge.boilerplate["other_note_descriptions"]
     category = rng.choice(sorted(templates))
-    parts = [fill(t) for t in rng.sample(templates[category],
-                                         min(len(templates[category]), rng.randint(2, 4)))]
+    parts = [
+        fill(t)
+        for t in rng.sample(templates[category], min(len(templates[category]), rng.randint(2, 4)))
+    ]
     description = rng.choice(descriptions.get(category) or ["Report"])
     return category, description, "\n\n".join(parts) + "\n"
 

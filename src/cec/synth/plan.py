@@ -89,9 +89,7 @@ def _sample_codes(
     return dx, px
 
 
-def _assign_rare_train(
-    codes: list[str], n_adm: int, seed: int
-) -> list[list[str]]:
+def _assign_rare_train(codes: list[str], n_adm: int, seed: int) -> list[list[str]]:
     """Give every rare code 2-8 training admissions, every admission at least one code."""
     rng = rng_for(seed, "rare-train")
     counts = {c: rng.randint(*RARE_TRAIN_RANGE) for c in codes}
@@ -189,14 +187,16 @@ def make_plan(
     top = knowledge.groups["top50"]
     labels = {c for c, k in top.items() if k.role == "label"}
     eligible_subjects = sorted(
-        s for s, stays in by_subject.items()
+        s
+        for s, stays in by_subject.items()
         if not any(a.rare_split for a in stays)
-        and any(a.has_discharge_summary and labels & set(a.diagnoses + a.procedures)
-                for a in stays)
+        and any(a.has_discharge_summary and labels & set(a.diagnoses + a.procedures) for a in stays)
     )
     rng_for(seed, "top50-split").shuffle(eligible_subjects)
     n_eligible = sum(
-        1 for s in eligible_subjects for a in by_subject[s]
+        1
+        for s in eligible_subjects
+        for a in by_subject[s]
         if a.has_discharge_summary and labels & set(a.diagnoses + a.procedures)
     )
     if top50_sizes is None:
@@ -212,17 +212,22 @@ def make_plan(
     order = ["test", "dev", "train"]
     targets = dict(zip(SPLITS, top50_sizes, strict=True))
     for subject in eligible_subjects:
-        stays = [a for a in by_subject[subject]
-                 if a.has_discharge_summary and labels & set(a.diagnoses + a.procedures)]
-        target = next((s for s in order if len(top50_split[s]) + len(stays) <= targets[s]),
-                      None)
+        stays = [
+            a
+            for a in by_subject[subject]
+            if a.has_discharge_summary and labels & set(a.diagnoses + a.procedures)
+        ]
+        target = next((s for s in order if len(top50_split[s]) + len(stays) <= targets[s]), None)
         if target is None:
             continue
         for a in stays:
             a.top50_split = target
             top50_split[target].append(a.hadm_id)
-    return Plan(admissions, {s: sorted(v) for s, v in top50_split.items()},
-                {s: sorted(v) for s, v in rare_split.items()})
+    return Plan(
+        admissions,
+        {s: sorted(v) for s, v in top50_split.items()},
+        {s: sorted(v) for s, v in rare_split.items()},
+    )
 
 
 def _add_codes(adm: Admission, codes: list[str], knowledge: Knowledge) -> None:

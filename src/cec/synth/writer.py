@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import logging
 import sys
 import time
@@ -52,9 +54,22 @@ class CsvTable:
 
 
 def _open(path: Path) -> IO[str]:
-    import gzip
+    """gzip with a fixed header (no mtime, fixed name) so a seed gives identical bytes."""
+    raw = open(path, "wb")  # noqa: SIM115 - closed with the wrapper
+    gz = gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, compresslevel=1, mtime=0)
+    return _ClosingText(gz, raw)
 
-    return gzip.open(path, "wt", encoding="utf-8", newline="", compresslevel=1)
+
+class _ClosingText(io.TextIOWrapper):
+    """A text wrapper that also closes the file under the gzip stream."""
+
+    def __init__(self, gz: gzip.GzipFile, raw: IO[bytes]) -> None:
+        super().__init__(gz, encoding="utf-8", newline="")
+        self._raw = raw
+
+    def close(self) -> None:
+        super().close()
+        self._raw.close()
 
 
 def write_synthetic_mimic(
@@ -95,10 +110,26 @@ def write_synthetic_mimic(
             dx = CsvTable(dfh, "DIAGNOSES_ICD")
             px = CsvTable(pfh, "PROCEDURES_ICD")
             notes = CsvTable(nfh, "NOTEEVENTS")
-            for adm in tqdm(plan.admissions, desc="synthetic admissions", unit="adm",
-                            disable=not progress, file=sys.stderr, mininterval=2.0):
-                _write_admission(adm, plan, seed, knowledge, composer, dx, px, notes,
-                                 other_notes_per_admission, counts)
+            for adm in tqdm(
+                plan.admissions,
+                desc="synthetic admissions",
+                unit="adm",
+                disable=not progress,
+                file=sys.stderr,
+                mininterval=2.0,
+            ):
+                _write_admission(
+                    adm,
+                    plan,
+                    seed,
+                    knowledge,
+                    composer,
+                    dx,
+                    px,
+                    notes,
+                    other_notes_per_admission,
+                    counts,
+                )
             counts["DIAGNOSES_ICD"] = dx.rows
             counts["PROCEDURES_ICD"] = px.rows
             counts["NOTEEVENTS"] = notes.rows
@@ -120,8 +151,18 @@ def write_synthetic_mimic(
     return manifest
 
 
-def _write_admission(adm, plan: Plan, seed, knowledge, composer, dx, px, notes,
-                     other_mean: float, counts: Counter[str]) -> None:  # noqa: ANN001
+def _write_admission(
+    adm,
+    plan: Plan,
+    seed,
+    knowledge,
+    composer,
+    dx,
+    px,
+    notes,
+    other_mean: float,
+    counts: Counter[str],
+) -> None:  # noqa: ANN001
     rng = rng_for(seed, "notes", adm.index)
     for seq, code in enumerate(adm.diagnoses, start=1):
         dx.write(adm.subject_id, adm.hadm_id, seq, undot(code))
@@ -131,22 +172,57 @@ def _write_admission(adm, plan: Plan, seed, knowledge, composer, dx, px, notes,
     sex = rng.choice("MF")
     if adm.has_discharge_summary:
         report, addendum = composer.compose(
-            rng, adm.diagnoses + adm.procedures, admit, discharge, dob, sex,
+            rng,
+            adm.diagnoses + adm.procedures,
+            admit,
+            discharge,
+            dob,
+            sex,
             with_addendum=rng.random() < P_ADDENDUM,
         )
-        notes.write(adm.subject_id, adm.hadm_id, discharge.isoformat(), None, None,
-                    "Discharge summary", "Report", None, None, report)
+        notes.write(
+            adm.subject_id,
+            adm.hadm_id,
+            discharge.isoformat(),
+            None,
+            None,
+            "Discharge summary",
+            "Report",
+            None,
+            None,
+            report,
+        )
         counts["discharge_reports"] += 1
         if addendum is not None:
             later = discharge + timedelta(days=rng.randint(0, 20))
-            notes.write(adm.subject_id, adm.hadm_id, later.isoformat(), None, None,
-                        "Discharge summary", "Addendum", None, None, addendum)
+            notes.write(
+                adm.subject_id,
+                adm.hadm_id,
+                later.isoformat(),
+                None,
+                None,
+                "Discharge summary",
+                "Addendum",
+                None,
+                None,
+                addendum,
+            )
             counts["discharge_addenda"] += 1
         if rng.random() < P_DISCHARGE_WITHOUT_HADM:
             # a clinic letter filed as a discharge summary but outside any admission
             text, _ = composer.compose(rng, [], admit, discharge, dob, sex, False)
-            notes.write(adm.subject_id, None, admit.isoformat(), None, None,
-                        "Discharge summary", "Report", None, None, text)
+            notes.write(
+                adm.subject_id,
+                None,
+                admit.isoformat(),
+                None,
+                None,
+                "Discharge summary",
+                "Report",
+                None,
+                None,
+                text,
+            )
             counts["discharge_without_hadm_id"] += 1
     fill = Filler(rng, admit, {})
     n_other = rng.randint(0, max(0, round(2 * other_mean)))
@@ -157,16 +233,29 @@ def _write_admission(adm, plan: Plan, seed, knowledge, composer, dx, px, notes,
         hadm = adm.hadm_id if rng.random() > 0.04 else None  # outpatient: no HADM_ID
         charttime = f"{when.isoformat()} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00"
         iserror = "1" if category.startswith("Nursing") and rng.random() < 0.003 else None
-        notes.write(adm.subject_id, hadm, when.isoformat(), charttime, charttime, category,
-                    description, rng.randint(14000, 21000), iserror, text)
+        notes.write(
+            adm.subject_id,
+            hadm,
+            when.isoformat(),
+            charttime,
+            charttime,
+            category,
+            description,
+            rng.randint(14000, 21000),
+            iserror,
+            text,
+        )
         counts["other_notes"] += 1
 
 
 def _write_splits(root: Path, plan: Plan) -> None:
-    for name, split, suffix in (("mimic3_50", plan.top50_split, "50_hadm_ids"),
-                                ("rare50", plan.rare50_split, "rare50_hadm_ids")):
+    for name, split, suffix in (
+        ("mimic3_50", plan.top50_split, "50_hadm_ids"),
+        ("rare50", plan.rare50_split, "rare50_hadm_ids"),
+    ):
         folder = root / "splits" / name
         folder.mkdir(parents=True, exist_ok=True)
         for s in SPLITS:
             (folder / f"{s}_{suffix}.csv").write_text(
-                "".join(f"{h}\n" for h in split[s]), encoding="utf-8")
+                "".join(f"{h}\n" for h in split[s]), encoding="utf-8"
+            )
