@@ -5,17 +5,29 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo config applies only when no --configfile is given: Snakemake would otherwise
+# deep-merge it under the user's file (e.g. the demo's synthetic split lists into a real
+# MIMIC-III run).
+if not config:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, schema="config/schema.yaml")
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(config["datasets"]),
+    split="train|dev|test",
+
+
 include: "rules/data.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

@@ -1,5 +1,5 @@
-# Target helpers shared by the rule files: all the logic lives in src/cec; these only
-# translate the config into file names.
+# Target helpers shared by all .smk files. The logic lives in src/cec; these functions
+# only translate the config into file names.
 from pathlib import Path
 
 SPLITS = ["train", "dev", "test"]
@@ -12,11 +12,6 @@ MIMIC_TABLES = [
 ]
 SYNTH_DIR = "results/synthetic/mimic3"
 SYNTH_SPLIT_NAMES = {"mimic3_50": "50_hadm_ids", "rare50": "rare50_hadm_ids"}
-
-
-wildcard_constraints:
-    dataset="|".join(config["datasets"]),
-    split="train|dev|test",
 
 
 def mimic_dir():

@@ -10,9 +10,6 @@ rule synth_mimic:
             for split in SPLITS
         ],
         manifest=f"{SYNTH_DIR}/synth_manifest.json",
-    params:
-        settings=lambda wildcards: config["mimic"]["synthetic"],
-        out_dir=SYNTH_DIR,
     log:
         "results/logs/synth_mimic.log",
     benchmark:
@@ -23,6 +20,9 @@ rule synth_mimic:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        settings=lambda wildcards: config["mimic"]["synthetic"],
+        out_dir=lambda wildcards, output: Path(output.manifest).parent,
     script:
         "../workflow/scripts/synth_mimic.py"
 
@@ -38,9 +38,6 @@ rule prepare_dataset:
         test="results/data/{dataset}/test.jsonl",
         codes="results/data/{dataset}/codes.tsv",
         report="results/data/{dataset}/data_report.json",
-    params:
-        mimic_dir=lambda wildcards: mimic_dir(),
-        settings=lambda wildcards: config["datasets"][wildcards.dataset],
     log:
         "results/logs/prepare_dataset/{dataset}.log",
     benchmark:
@@ -51,5 +48,8 @@ rule prepare_dataset:
     resources:
         mem_mb=3000,
         runtime=60,
+    params:
+        mimic_dir=lambda wildcards: mimic_dir(),
+        settings=lambda wildcards: config["datasets"][wildcards.dataset],
     script:
         "../workflow/scripts/prepare_dataset.py"

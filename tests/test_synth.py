@@ -1,0 +1,196 @@
+"""The synthetic MIMIC-III: exact v1.4 shape, real-data quirks, determinism, coupling."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from cec.codelist import read_code_list
+from cec.io import read_jsonl
+from cec.mimic import TABLE_COLUMNS
+from cec.prepare import PrepareOptions, prepare_dataset
+from cec.splits import find_split_files
+from cec.synth.writer import write_synthetic_mimic
+from tests.conftest import REPO
+
+N = 400
+TOP50_SIZES = (120, 10, 20)
+RARE_SIZES = (100, 5, 12)
+SECTIONS = [
+    "Admission Date:",
+    "Discharge Date:",
+    "Date of Birth:",
+    "Sex:",
+    "Service:",
+    "Allergies:",
+    "Attending:",
+    "Chief Complaint:",
+    "Major Surgical or Invasive Procedure:",
+    "History of Present Illness:",
+    "Past Medical History:",
+    "Social History:",
+    "Family History:",
+    "Physical Exam:",
+    "Pertinent Results:",
+    "Brief Hospital Course:",
+    "Medications on Admission:",
+    "Discharge Medications:",
+    "Discharge Disposition:",
+    "Discharge Diagnosis:",
+    "Discharge Condition:",
+    "Discharge Instructions:",
+    "Followup Instructions:",
+]
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "mimic"
+    write_synthetic_mimic(
+        out, N, 11, top50_sizes=TOP50_SIZES, rare_sizes=RARE_SIZES,
+        other_notes_per_admission=3, progress=False,
+    )
+    return out
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _first_lines(path: Path, n: int = 2) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as fh:
+        return [fh.readline() for _ in range(n)]
+
+
+def test_exact_columns_and_quoting(synth: Path) -> None:
+    for table, columns in TABLE_COLUMNS.items():
+        header, first = _first_lines(synth / f"{table}.csv.gz")
+        assert header == ",".join(f'"{c}"' for c in columns) + "\n"
+    _, row = _first_lines(synth / "DIAGNOSES_ICD.csv.gz")
+    assert re.fullmatch(r'1,\d+,1\d{5},1,"[0-9EV]{3,5}"\n', row)
+    _, row = _first_lines(synth / "D_ICD_PROCEDURES.csv.gz")
+    assert row.startswith('1,"0001","')
+
+
+def test_dictionaries_carry_the_full_lists(synth: Path) -> None:
+    assert len(_read(synth / "D_ICD_DIAGNOSES.csv.gz")) == 14567
+    assert len(_read(synth / "D_ICD_PROCEDURES.csv.gz")) == 3882
+
+
+def test_real_data_quirks_are_present(synth: Path) -> None:
+    notes = _read(synth / "NOTEEVENTS.csv.gz")
+    categories = Counter(n["CATEGORY"] for n in notes)
+    assert categories["Discharge summary"] > 0.8 * N
+    assert len(categories) >= 4  # Nursing, Radiology, ...
+    assert any(n["HADM_ID"] == "" for n in notes)
+    assert any(n["HADM_ID"] == "" and n["CATEGORY"] == "Discharge summary" for n in notes)
+    assert any(n["DESCRIPTION"] == "Addendum" for n in notes)
+    reports = [n["TEXT"] for n in notes
+               if n["CATEGORY"] == "Discharge summary" and n["DESCRIPTION"] == "Report"]
+    for text in reports:
+        positions = [text.find(s) for s in SECTIONS]
+        assert -1 not in positions, [s for s in SECTIONS if s not in text]
+        assert positions == sorted(positions)
+    joined = "\n".join(reports)
+    assert re.search(r"\[\*\*\d{4}-\d{1,2}-\d{1,2}\*\*\]", joined)
+    assert re.search(r"\[\*\*(Known lastname|First Name|Doctor|Last Name)[^\]]*\*\*\]", joined)
+    assert "{" not in joined  # every template slot was filled
+
+    dx = [r["ICD9_CODE"] for r in _read(synth / "DIAGNOSES_ICD.csv.gz")]
+    px = [r["ICD9_CODE"] for r in _read(synth / "PROCEDURES_ICD.csv.gz")]
+    assert any(c.startswith("E") for c in dx) and any(c.startswith("V") for c in dx)
+    assert all("." not in c for c in dx + px)
+    assert any(c.startswith("0") for c in px)  # leading zeros kept as text
+    with gzip.open(synth / "PROCEDURES_ICD.csv.gz", "rt") as fh:
+        assert re.search(r',"0\d{2,3}"\n', fh.read())
+
+
+def test_admissions_without_codes_of_interest(synth: Path) -> None:
+    top50 = {c.code.replace(".", "") for c in
+             read_code_list(REPO / "config" / "codes" / "top50_codes.txt")}
+    codes: dict[str, set[str]] = {}
+    for table in ("DIAGNOSES_ICD", "PROCEDURES_ICD"):
+        for r in _read(synth / f"{table}.csv.gz"):
+            codes.setdefault(r["HADM_ID"], set()).add(r["ICD9_CODE"])
+    assert sum(1 for c in codes.values() if not c & top50) >= 5
+
+
+def test_same_seed_same_bytes(synth: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    write_synthetic_mimic(again, N, 11, top50_sizes=TOP50_SIZES, rare_sizes=RARE_SIZES,
+                          other_notes_per_admission=3, progress=False)
+    for path in sorted(synth.rglob("*.csv*")):
+        assert (again / path.relative_to(synth)).read_bytes() == path.read_bytes(), path
+    other = tmp_path / "other"
+    write_synthetic_mimic(other, N, 12, top50_sizes=TOP50_SIZES, rare_sizes=RARE_SIZES,
+                          other_notes_per_admission=3, progress=False)
+    assert (other / "NOTEEVENTS.csv.gz").read_bytes() != (synth / "NOTEEVENTS.csv.gz").read_bytes()
+
+
+def test_rare50_dataset_mirrors_kept(synth: Path, tmp_path: Path) -> None:
+    codes = REPO / "config" / "codes" / "rare50_codes.txt"
+    report = prepare_dataset(synth, codes, tmp_path / "rare50",
+                             find_split_files(synth / "splits" / "rare50"),
+                             PrepareOptions(progress=False))
+    assert report["split"]["sizes"] == dict(zip(("train", "dev", "test"), RARE_SIZES))
+    freq = report["label_frequency"]["train"]
+    assert set(freq) == {c.code for c in read_code_list(codes)}
+    assert all(2 <= n <= 8 for n in freq.values()), freq
+    listed = set(freq)
+    for split in ("train", "dev", "test"):
+        for rec in read_jsonl(tmp_path / "rare50" / f"{split}.jsonl"):
+            assert rec["labels"] and set(rec["labels"]) <= listed
+
+
+def test_top50_split_files_are_patient_level(synth: Path, tmp_path: Path) -> None:
+    codes = REPO / "config" / "codes" / "top50_codes.txt"
+    report = prepare_dataset(synth, codes, tmp_path / "top50",
+                             find_split_files(synth / "splits" / "mimic3_50"),
+                             PrepareOptions(progress=False))
+    assert report["split"]["sizes"] == dict(zip(("train", "dev", "test"), TOP50_SIZES))
+    subjects = {}
+    for split in ("train", "dev", "test"):
+        for rec in read_jsonl(tmp_path / "top50" / f"{split}.jsonl"):
+            subjects.setdefault(rec["subject_id"], set()).add(split)
+    assert all(len(s) == 1 for s in subjects.values())
+    assert not report["admissions"]["dropped"].get("in a split file but has no listed code")
+
+
+def test_bag_of_words_is_informative_but_not_near_perfect(tmp_path: Path) -> None:
+    """Labels must be coupled to the text (BoW beats chance) but not trivially so."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    mimic = tmp_path / "mimic"
+    write_synthetic_mimic(mimic, 1500, 5, top50_sizes=(900, 100, 300),
+                          rare_sizes=(100, 5, 12), other_notes_per_admission=0,
+                          progress=False)
+    codes = REPO / "config" / "codes" / "top50_codes.txt"
+    prepare_dataset(mimic, codes, tmp_path / "d", find_split_files(mimic / "splits" / "mimic3_50"),
+                    PrepareOptions(progress=False))
+    train = list(read_jsonl(tmp_path / "d" / "train.jsonl"))
+    test = list(read_jsonl(tmp_path / "d" / "test.jsonl"))
+    mlb = MultiLabelBinarizer(classes=[c.code for c in read_code_list(codes)])
+    y_train = mlb.fit_transform([r["labels"] for r in train])
+    y_test = mlb.transform([r["labels"] for r in test])
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    x_train = vec.fit_transform([r["text"] for r in train])
+    x_test = vec.transform([r["text"] for r in test])
+    keep = y_train.sum(axis=0) > 0
+    clf = OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=2000))
+    clf.fit(x_train, y_train[:, keep])
+    pred = clf.predict(x_test)
+    micro = f1_score(y_test[:, keep], pred, average="micro", zero_division=0)
+    print(f"BoW TF-IDF + logistic regression micro-F1 on synthetic MIMIC-III-50: {micro:.3f}")
+    assert micro > 0.4, "labels look decoupled from the text"
+    assert micro < 0.9, "labels are trivially readable from the text"

@@ -1,0 +1,106 @@
+"""Real Snakemake runs of the data stage on a copy of the workflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cec.io import read_jsonl
+from tests.conftest import REPO
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+WORKFLOW_PARTS = ["Snakefile", "rules", "workflow", "config", "envs", "profiles"]
+
+
+def _copy_workflow(dest: Path) -> Path:
+    for part in WORKFLOW_PARTS:
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part)
+        else:
+            shutil.copy2(src, dest / part)
+    return dest
+
+
+def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, env=env, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+@pytest.mark.integration
+def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
+    work = _copy_workflow(tmp_path)
+    result = _run(["all", "--cores", "2", "--configfile", "config/tiny.yaml"], work)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for dataset in ("mimic3_50", "rare50"):
+        folder = work / "results" / "data" / dataset
+        report = json.loads((folder / "data_report.json").read_text())
+        sizes = report["split"]["sizes"]
+        for split in ("train", "dev", "test"):
+            records = list(read_jsonl(folder / f"{split}.jsonl"))
+            assert len(records) == sizes[split] > 0
+        assert (work / "results" / "logs" / "prepare_dataset" / f"{dataset}.log").exists()
+        assert (work / "results" / "benchmarks" / "prepare_dataset" / f"{dataset}.tsv").exists()
+    top50 = json.loads((work / "results/data/mimic3_50/data_report.json").read_text())
+    assert top50["split"]["source"].startswith("seeded patient-level split")
+    rare = json.loads((work / "results/data/rare50/data_report.json").read_text())
+    assert rare["split"]["source"] == "split files"
+    assert rare["split"]["sizes"] == {"train": 60, "dev": 4, "test": 8}
+    # nothing left to do on a rerun
+    again = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
+    assert again.returncode == 0
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def _bad_config(tmp_path: Path, edit) -> subprocess.CompletedProcess[str]:
+    work = _copy_workflow(tmp_path)
+    config = yaml.safe_load((work / "config" / "tiny.yaml").read_text())
+    edit(config)
+    (work / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
+    return _run(["all", "-n", "--configfile", "config/bad.yaml"], work, timeout=120)
+
+
+def test_unknown_config_key_is_named(tmp_path: Path) -> None:
+    def edit(c):
+        c["datasets"]["rare50"]["split_sed"] = 3
+
+    result = _bad_config(tmp_path, edit)
+    assert result.returncode != 0
+    assert "split_sed" in result.stdout + result.stderr
+
+
+def test_missing_config_key_is_named(tmp_path: Path) -> None:
+    def edit(c):
+        del c["mimic"]["synthetic"]["admissions"]
+
+    result = _bad_config(tmp_path, edit)
+    assert result.returncode != 0
+    assert "'admissions' is a required property" in result.stdout + result.stderr
+
+
+def test_default_and_paper_configs_are_valid(tmp_path: Path) -> None:
+    from snakemake.utils import validate
+
+    for name in ("config.yaml", "mimic3.yaml", "tiny.yaml"):
+        config = yaml.safe_load((REPO / "config" / name).read_text())
+        validate(config, str(REPO / "config" / "schema.yaml"))
+
+
+def test_lint_and_format_are_clean() -> None:
+    lint = _run(["--lint"], REPO, timeout=120)
+    assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
+    bindir = Path(sys.executable).parent
+    fmt = subprocess.run([str(bindir / "snakefmt"), "--check", "Snakefile", "rules"], cwd=REPO,
+                         capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stderr
+    ruff = subprocess.run([str(bindir / "ruff"), "check", "src", "tests", "workflow",
+                           "benchmarks", "tools"], cwd=REPO, capture_output=True, text=True)
+    assert ruff.returncode == 0, ruff.stdout
