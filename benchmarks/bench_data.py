@@ -38,6 +38,17 @@ def run_measured(cmd: list[str]) -> tuple[float, float]:
     return time.perf_counter() - start, peak / 1e9
 
 
+def _uncompressed_gb(path: Path) -> float:
+    """Size of the CSV inside a gzip file, streamed (the gzip trailer wraps at 4 GiB)."""
+    import gzip
+
+    total = 0
+    with gzip.open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            total += len(chunk)
+    return total / 1e9
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--admissions", type=int, nargs="+", default=[2000])
@@ -52,7 +63,7 @@ def main() -> None:
     cec = [sys.executable, "-m", "cec.cli"]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         print(
-            "admissions  NOTEEVENTS_rows  gz_GB  synth_s  synth_rows/s  synth_peak_GB  "
+            "admissions  NOTEEVENTS_rows  NOTEEVENTS_GB  gz_GB  synth_s  synth_rows/s  synth_peak_GB  "
             "prepare_s  prepare_rows/s  prepare_peak_GB"
         )
         for n in args.admissions:
@@ -76,6 +87,7 @@ def main() -> None:
                 manifest["rows"][t] for t in ("NOTEEVENTS", "DIAGNOSES_ICD", "PROCEDURES_ICD")
             )
             size = sum(p.stat().st_size for p in mimic.glob("*.csv.gz")) / 1e9
+            raw = _uncompressed_gb(mimic / "NOTEEVENTS.csv.gz")
             prep_s, prep_gb = run_measured(
                 [
                     *cec,
@@ -92,7 +104,7 @@ def main() -> None:
                 ]
             )
             print(
-                f"{n:>10}  {rows:>15}  {size:5.2f}  {synth_s:7.1f}  "
+                f"{n:>10}  {rows:>15}  {raw:13.2f}  {size:5.2f}  {synth_s:7.1f}  "
                 f"{all_rows / synth_s:12.0f}  {synth_gb:13.2f}  {prep_s:9.1f}  "
                 f"{all_rows / prep_s:14.0f}  {prep_gb:15.2f}",
                 flush=True,

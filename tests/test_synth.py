@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import re
 from collections import Counter
 from pathlib import Path
@@ -53,8 +52,13 @@ SECTIONS = [
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("synth") / "mimic"
     write_synthetic_mimic(
-        out, N, 11, top50_sizes=TOP50_SIZES, rare_sizes=RARE_SIZES,
-        other_notes_per_admission=3, progress=False,
+        out,
+        N,
+        11,
+        top50_sizes=TOP50_SIZES,
+        rare_sizes=RARE_SIZES,
+        other_notes_per_admission=3,
+        progress=False,
     )
     return out
 
@@ -92,8 +96,11 @@ def test_real_data_quirks_are_present(synth: Path) -> None:
     assert any(n["HADM_ID"] == "" for n in notes)
     assert any(n["HADM_ID"] == "" and n["CATEGORY"] == "Discharge summary" for n in notes)
     assert any(n["DESCRIPTION"] == "Addendum" for n in notes)
-    reports = [n["TEXT"] for n in notes
-               if n["CATEGORY"] == "Discharge summary" and n["DESCRIPTION"] == "Report"]
+    reports = [
+        n["TEXT"]
+        for n in notes
+        if n["CATEGORY"] == "Discharge summary" and n["DESCRIPTION"] == "Report"
+    ]
     for text in reports:
         positions = [text.find(s) for s in SECTIONS]
         assert -1 not in positions, [s for s in SECTIONS if s not in text]
@@ -113,8 +120,10 @@ def test_real_data_quirks_are_present(synth: Path) -> None:
 
 
 def test_admissions_without_codes_of_interest(synth: Path) -> None:
-    top50 = {c.code.replace(".", "") for c in
-             read_code_list(REPO / "config" / "codes" / "top50_codes.txt")}
+    top50 = {
+        c.code.replace(".", "")
+        for c in read_code_list(REPO / "config" / "codes" / "top50_codes.txt")
+    }
     codes: dict[str, set[str]] = {}
     for table in ("DIAGNOSES_ICD", "PROCEDURES_ICD"):
         for r in _read(synth / f"{table}.csv.gz"):
@@ -124,22 +133,40 @@ def test_admissions_without_codes_of_interest(synth: Path) -> None:
 
 def test_same_seed_same_bytes(synth: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
-    write_synthetic_mimic(again, N, 11, top50_sizes=TOP50_SIZES, rare_sizes=RARE_SIZES,
-                          other_notes_per_admission=3, progress=False)
+    write_synthetic_mimic(
+        again,
+        N,
+        11,
+        top50_sizes=TOP50_SIZES,
+        rare_sizes=RARE_SIZES,
+        other_notes_per_admission=3,
+        progress=False,
+    )
     for path in sorted(synth.rglob("*.csv*")):
         assert (again / path.relative_to(synth)).read_bytes() == path.read_bytes(), path
     other = tmp_path / "other"
-    write_synthetic_mimic(other, N, 12, top50_sizes=TOP50_SIZES, rare_sizes=RARE_SIZES,
-                          other_notes_per_admission=3, progress=False)
+    write_synthetic_mimic(
+        other,
+        N,
+        12,
+        top50_sizes=TOP50_SIZES,
+        rare_sizes=RARE_SIZES,
+        other_notes_per_admission=3,
+        progress=False,
+    )
     assert (other / "NOTEEVENTS.csv.gz").read_bytes() != (synth / "NOTEEVENTS.csv.gz").read_bytes()
 
 
 def test_rare50_dataset_mirrors_kept(synth: Path, tmp_path: Path) -> None:
     codes = REPO / "config" / "codes" / "rare50_codes.txt"
-    report = prepare_dataset(synth, codes, tmp_path / "rare50",
-                             find_split_files(synth / "splits" / "rare50"),
-                             PrepareOptions(progress=False))
-    assert report["split"]["sizes"] == dict(zip(("train", "dev", "test"), RARE_SIZES))
+    report = prepare_dataset(
+        synth,
+        codes,
+        tmp_path / "rare50",
+        find_split_files(synth / "splits" / "rare50"),
+        PrepareOptions(progress=False),
+    )
+    assert report["split"]["sizes"] == dict(zip(("train", "dev", "test"), RARE_SIZES, strict=False))
     freq = report["label_frequency"]["train"]
     assert set(freq) == {c.code for c in read_code_list(codes)}
     assert all(2 <= n <= 8 for n in freq.values()), freq
@@ -151,10 +178,16 @@ def test_rare50_dataset_mirrors_kept(synth: Path, tmp_path: Path) -> None:
 
 def test_top50_split_files_are_patient_level(synth: Path, tmp_path: Path) -> None:
     codes = REPO / "config" / "codes" / "top50_codes.txt"
-    report = prepare_dataset(synth, codes, tmp_path / "top50",
-                             find_split_files(synth / "splits" / "mimic3_50"),
-                             PrepareOptions(progress=False))
-    assert report["split"]["sizes"] == dict(zip(("train", "dev", "test"), TOP50_SIZES))
+    report = prepare_dataset(
+        synth,
+        codes,
+        tmp_path / "top50",
+        find_split_files(synth / "splits" / "mimic3_50"),
+        PrepareOptions(progress=False),
+    )
+    assert report["split"]["sizes"] == dict(
+        zip(("train", "dev", "test"), TOP50_SIZES, strict=False)
+    )
     subjects = {}
     for split in ("train", "dev", "test"):
         for rec in read_jsonl(tmp_path / "top50" / f"{split}.jsonl"):
@@ -172,12 +205,23 @@ def test_bag_of_words_is_informative_but_not_near_perfect(tmp_path: Path) -> Non
     from sklearn.preprocessing import MultiLabelBinarizer
 
     mimic = tmp_path / "mimic"
-    write_synthetic_mimic(mimic, 1500, 5, top50_sizes=(900, 100, 300),
-                          rare_sizes=(100, 5, 12), other_notes_per_admission=0,
-                          progress=False)
+    write_synthetic_mimic(
+        mimic,
+        2000,
+        5,
+        top50_sizes=(1000, 100, 300),
+        rare_sizes=(100, 5, 12),
+        other_notes_per_admission=0,
+        progress=False,
+    )
     codes = REPO / "config" / "codes" / "top50_codes.txt"
-    prepare_dataset(mimic, codes, tmp_path / "d", find_split_files(mimic / "splits" / "mimic3_50"),
-                    PrepareOptions(progress=False))
+    prepare_dataset(
+        mimic,
+        codes,
+        tmp_path / "d",
+        find_split_files(mimic / "splits" / "mimic3_50"),
+        PrepareOptions(progress=False),
+    )
     train = list(read_jsonl(tmp_path / "d" / "train.jsonl"))
     test = list(read_jsonl(tmp_path / "d" / "test.jsonl"))
     mlb = MultiLabelBinarizer(classes=[c.code for c in read_code_list(codes)])

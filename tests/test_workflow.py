@@ -31,8 +31,9 @@ def _copy_workflow(dest: Path) -> Path:
 
 def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([*SNAKEMAKE, *args], cwd=cwd, env=env, text=True,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [*SNAKEMAKE, *args], cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout
+    )
 
 
 @pytest.mark.integration
@@ -98,9 +99,17 @@ def test_lint_and_format_are_clean() -> None:
     lint = _run(["--lint"], REPO, timeout=120)
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     bindir = Path(sys.executable).parent
-    fmt = subprocess.run([str(bindir / "snakefmt"), "--check", "Snakefile", "rules"], cwd=REPO,
-                         capture_output=True, text=True)
+    fmt = subprocess.run(
+        [str(bindir / "snakefmt"), "--check", "Snakefile", "rules"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stderr
-    ruff = subprocess.run([str(bindir / "ruff"), "check", "src", "tests", "workflow",
-                           "benchmarks", "tools"], cwd=REPO, capture_output=True, text=True)
+    ruff = subprocess.run(
+        [str(bindir / "ruff"), "check", "src", "tests", "workflow", "benchmarks", "tools"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert ruff.returncode == 0, ruff.stdout

@@ -18,7 +18,9 @@ from cec.synth.knowledge import CodeKnowledge, Knowledge
 
 P_EVIDENCE = 0.93  # a coded condition is documented in the text
 P_TITLE_VERBATIM = 0.04  # the discharge diagnosis copies the code's title
-P_UNCODED_MENTION = 0.03  # per absent label code: documented but not coded
+# per absent label code, documented but not coded: common conditions are under-coded
+# often; a rare code's documentation without its code must stay rarer than the code itself
+P_UNCODED_MENTION = {"top50": 0.02, "rare50": 0.0005}
 N_NEGATIONS = (1, 5)
 
 
@@ -38,6 +40,9 @@ class DischargeSummaryWriter:
         self.label_codes = [
             c for g in knowledge.groups.values() for c, ck in g.items() if ck.role == "label"
         ]
+        self.uncoded_rate = {
+            c: P_UNCODED_MENTION.get(name, 0.0) for name, g in knowledge.groups.items() for c in g
+        }
 
     def compose(
         self,
@@ -56,7 +61,7 @@ class DischargeSummaryWriter:
         uncoded = [
             self.k.code(c)
             for c in self.label_codes
-            if c not in present and rng.random() < P_UNCODED_MENTION
+            if c not in present and rng.random() < self.uncoded_rate[c]
         ]
         documented += uncoded
         rng.shuffle(documented)
@@ -177,18 +182,25 @@ class DischargeSummaryWriter:
         return fill(rng.choice(ck.mentions))
 
 
-def other_note(
-    rng: random.Random, knowledge: Knowledge, when: date, fill: Filler
-) -> tuple[str, str, str]:
+# Non-discharge notes borrow neutral discharge-summary lines where clinicians would write
+# them too, so they reach MIMIC's size (about 1.9 KB per NOTEEVENTS row on average).
+_EXTRA_LINES = {
+    "Physician": ("physical_exam", "pertinent_results", "course_fillers"),
+    "Nursing": ("physical_exam", "course_fillers"),
+    "Nursing/other": ("physical_exam",),
+}
+
+
+def other_note(rng: random.Random, knowledge: Knowledge, fill: Filler) -> tuple[str, str, str]:
     """(CATEGORY, DESCRIPTION, TEXT) of a non-discharge note: nursing, radiology, ..."""
-    templates = knowledge.boilerplate["other_notes"]
-    descriptions = knowledge.boilerplate["other_note_descriptions"]
+    b = knowledge.boilerplate
+    templates = b["other_notes"]
     category = rng.choice(sorted(templates))
-    parts = [
-        fill(t)
-        for t in rng.sample(templates[category], min(len(templates[category]), rng.randint(2, 4)))
-    ]
-    description = rng.choice(descriptions.get(category) or ["Report"])
+    pool = list(templates[category])
+    for key in _EXTRA_LINES.get(category, ()):
+        pool += b[key]
+    parts = [fill(rng.choice(pool)) for _ in range(rng.randint(3, 14))]
+    description = rng.choice(b["other_note_descriptions"].get(category) or ["Report"])
     return category, description, "\n\n".join(parts) + "\n"
 
 

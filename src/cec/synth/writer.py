@@ -229,7 +229,7 @@ def _write_admission(
     stay_days = max(1, (discharge - admit).days)
     for _ in range(n_other):
         when = admit + timedelta(days=rng.randint(0, stay_days), minutes=rng.randint(0, 1439))
-        category, description, text = other_note(rng, knowledge, when, fill)
+        category, description, text = other_note(rng, knowledge, fill)
         hadm = adm.hadm_id if rng.random() > 0.04 else None  # outpatient: no HADM_ID
         charttime = f"{when.isoformat()} {rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00"
         iserror = "1" if category.startswith("Nursing") and rng.random() < 0.003 else None
