@@ -63,8 +63,8 @@ def main() -> None:
     cec = [sys.executable, "-m", "cec.cli"]
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         print(
-            "admissions  NOTEEVENTS_rows  NOTEEVENTS_GB  gz_GB  synth_s  synth_rows/s  synth_peak_GB  "
-            "prepare_s  prepare_rows/s  prepare_peak_GB"
+            "admissions  NOTEEVENTS_rows  NOTEEVENTS_GB  gz_GB  synth_s  synth_rows/s  "
+            "synth_peak_GB  prepare_s  prepare_rows/s  prepare_peak_GB"
         )
         for n in args.admissions:
             mimic = Path(tmp) / f"mimic_{n}"
