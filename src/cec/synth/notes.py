@@ -158,7 +158,9 @@ class DischargeSummaryWriter:
         out.append(f"Discharge Condition:\n{fill(rng.choice(self.b['discharge_condition']))}\n")
         instr = _sentences(rng, self.b["discharge_instructions"], rng.randint(2, 4))
         out.append("Discharge Instructions:\n" + " ".join(fill(s) for s in instr) + "\n")
-        out.append(f"Followup Instructions:\n{fill(rng.choice(self.b['followup']))}\n")
+        # follow-up visits are booked after discharge, not around the admission date
+        later = Filler(rng, discharge + timedelta(days=7), fill.context)
+        out.append(f"Followup Instructions:\n{later(rng.choice(self.b['followup']))}\n")
         report = "\n".join(out)
         addendum = None
         if with_addendum:
