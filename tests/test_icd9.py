@@ -11,7 +11,7 @@ import pytest
 from cec.codes import CodeFormatError, category, format_code
 from cec.icd9 import CodeInfo, Icd9Hierarchy
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parents[1] / "config" / "codes"
 _PROCEDURE_SHAPE = re.compile(r"^\d{2}\.\d{1,2}$")
 
 
@@ -22,8 +22,7 @@ def hierarchy() -> Icd9Hierarchy:
 
 def _reference_codes(name: str) -> list[str]:
     path = REFERENCE / name
-    if not path.is_file():
-        pytest.skip(f"reference list {path} not present")
+    assert path.is_file(), f"the shipped code list {path} is missing"
     lines = path.read_text(encoding="utf-8").splitlines()
     return [s for line in lines if (s := line.split("#", 1)[0].strip())]
 

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SYNTH = ROOT / "src" / "cec" / "resources" / "synth"
 CODES_FILE = SYNTH / "codes_rare50.yaml"
 BOILERPLATE_FILE = SYNTH / "note_boilerplate.yaml"
-REFERENCE_LIST = Path("/work/shared/reference/rare50_codes.txt")
+REFERENCE_LIST = ROOT / "config" / "codes" / "rare50_codes.txt"
 
 # Official ICD-9-CM long titles of the MIMIC-III-rare-50 codes (KEPT), some with the
 # alternative wording of another ICD-9-CM release. The procedure codes keep caml-mimic's
@@ -370,13 +370,12 @@ def test_files_have_unique_keys() -> None:
 def test_titles_table_is_the_rare50_list() -> None:
     assert len(RARE50) == 50
     assert PROCEDURES <= RARE50
-    if REFERENCE_LIST.exists():
-        listed = {
-            line.strip()
-            for line in REFERENCE_LIST.read_text(encoding="utf-8").splitlines()
-            if line.strip() and not line.startswith("#")
-        }
-        assert listed == RARE50
+    listed = {
+        line.strip()
+        for line in REFERENCE_LIST.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert listed == RARE50
 
 
 def test_all_rare50_codes_present(codes: dict) -> None:
