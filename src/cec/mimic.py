@@ -15,7 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from tqdm import tqdm
 
@@ -109,7 +109,9 @@ class TableReader:
         try:
             magic = raw.read(2)
             raw.seek(0)
-            binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if magic == b"\x1f\x8b" else raw
+            binary: IO[bytes] = (
+                cast(IO[bytes], gzip.GzipFile(fileobj=raw)) if magic == b"\x1f\x8b" else raw
+            )
             text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
         except Exception:
             raw.close()

@@ -7,6 +7,7 @@ models and section detectors trained on the demo must meet them too.
 from __future__ import annotations
 
 import random
+import re
 from datetime import date, timedelta
 
 from cec.synth.knowledge import NUMBER, PLACEHOLDER

@@ -212,15 +212,15 @@ def make_plan(
     order = ["test", "dev", "train"]
     targets = dict(zip(SPLITS, top50_sizes, strict=True))
     for subject in eligible_subjects:
-        stays = [
+        coded = [
             a
             for a in by_subject[subject]
             if a.has_discharge_summary and labels & set(a.diagnoses + a.procedures)
         ]
-        target = next((s for s in order if len(top50_split[s]) + len(stays) <= targets[s]), None)
+        target = next((s for s in order if len(top50_split[s]) + len(coded) <= targets[s]), None)
         if target is None:
             continue
-        for a in stays:
+        for a in coded:
             a.top50_split = target
             top50_split[target].append(a.hadm_id)
     return Plan(
