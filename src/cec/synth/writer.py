@@ -19,9 +19,9 @@ from cec.icd9 import Icd9Hierarchy
 from cec.io import atomic_dir, write_json
 from cec.mimic import QUOTED_COLUMNS, TABLE_COLUMNS
 from cec.synth.deid import Filler
-from cec.synth.knowledge import load_knowledge
+from cec.synth.knowledge import Knowledge, load_knowledge
 from cec.synth.notes import DischargeSummaryWriter, other_note, stay_dates
-from cec.synth.plan import SPLITS, Plan, make_plan, rng_for
+from cec.synth.plan import SPLITS, Admission, Plan, make_plan, rng_for
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,6 @@ def write_synthetic_mimic(
             ):
                 _write_admission(
                     adm,
-                    plan,
                     seed,
                     knowledge,
                     composer,
@@ -152,17 +151,17 @@ def write_synthetic_mimic(
 
 
 def _write_admission(
-    adm,
-    plan: Plan,
-    seed,
-    knowledge,
-    composer,
-    dx,
-    px,
-    notes,
+    adm: Admission,
+    seed: int,
+    knowledge: Knowledge,
+    composer: DischargeSummaryWriter,
+    dx: CsvTable,
+    px: CsvTable,
+    notes: CsvTable,
     other_mean: float,
     counts: Counter[str],
-) -> None:  # noqa: ANN001
+) -> None:
+    """Write one stay's code rows, discharge summary (and addendum) and other notes."""
     rng = rng_for(seed, "notes", adm.index)
     for seq, code in enumerate(adm.diagnoses, start=1):
         dx.write(adm.subject_id, adm.hadm_id, seq, undot(code))
