@@ -32,6 +32,4 @@ with open(snakemake.log[0], "w") as log_file:
         split_files,
         opts,
     )
-    for warning in report["warnings"]:
-        logging.warning(warning)
     logging.info("split sizes: %s", report["split"]["sizes"])
