@@ -24,7 +24,7 @@ from cec.codelist import LabelCode, read_code_list
 from cec.codes import CodeFormatError, Kind, format_code
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
-from cec.io import atomic_dir, write_json, write_jsonl
+from cec.io import atomic_write, write_json, write_jsonl
 from cec.mimic import TableReader, table_path
 from cec.splits import SPLITS, load_split_files, patient_split, unknown_ids
 
@@ -270,6 +270,8 @@ def prepare_dataset(
     out_dir: str | Path,
     split_files: Mapping[str, str | Path] | None = None,
     opts: PrepareOptions | None = None,
+    *,
+    write_codes: bool = True,
 ) -> dict[str, Any]:
     """Build one dataset directory; returns the data report that is also written.
 
@@ -434,13 +436,65 @@ def prepare_dataset(
             log.warning(report["warnings"][-1])
 
     code_rows = _code_table(codes, mimic_titles, report)
-    with atomic_dir(out_dir) as tmp:
-        for split in SPLITS:
-            write_jsonl(tmp / f"{split}.jsonl", records[split])
-        with open(tmp / "codes.tsv", "w", encoding="utf-8", newline="") as fh:
-            columns = ["code", "kind", "description", "parent", "parent_description"]
-            fh.write("\t".join(columns) + "\n")
-            for row in code_rows:
-                fh.write("\t".join(row[c].replace("\t", " ") for c in columns) + "\n")
-        write_json(tmp / "data_report.json", report)
+    # Each file is renamed into place only when complete; the report goes last, so its
+    # presence means the dataset is whole.
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for split in SPLITS:
+        write_jsonl(out_dir / f"{split}.jsonl", records[split])
+    if write_codes:
+        _write_code_rows(out_dir / "codes.tsv", code_rows)
+    write_json(out_dir / "data_report.json", report)
     return report
+
+
+CODE_TABLE_COLUMNS = ("code", "kind", "description", "parent", "parent_description")
+
+
+def _write_code_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    with atomic_write(path) as fh:
+        fh.write("\t".join(CODE_TABLE_COLUMNS) + "\n")
+        for row in rows:
+            fh.write("\t".join(row[c].replace("\t", " ") for c in CODE_TABLE_COLUMNS) + "\n")
+
+
+def write_code_table(
+    mimic_dir: str | Path, codes_file: str | Path, out_path: str | Path
+) -> dict[str, Any]:
+    """codes.tsv from the code list and the D_ICD dictionaries alone.
+
+    It reads no note, so the concept-generation rule (which sends ICD text to an API) can
+    depend on it without any MIMIC note upstream in the DAG.
+    """
+    mimic_dir = Path(mimic_dir)
+    codes = read_code_list(codes_file)
+    report: dict[str, Any] = {"warnings": []}
+    titles: dict[Kind, dict[str, str]] = {
+        "diagnosis": _read_dictionary(mimic_dir, "D_ICD_DIAGNOSES", "diagnosis", report),
+        "procedure": _read_dictionary(mimic_dir, "D_ICD_PROCEDURES", "procedure", report),
+    }
+    _write_code_rows(Path(out_path), _code_table(codes, titles, report))
+    return report
+
+
+def read_code_table(path: str | Path) -> list[dict[str, str]]:
+    """Read codes.tsv back, checking its header."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    if not lines or tuple(lines[0].split("\t")) != CODE_TABLE_COLUMNS:
+        raise InputError(
+            f"not a code table: the header must be {', '.join(CODE_TABLE_COLUMNS)}",
+            file=path,
+            row=1,
+        )
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        values = line.split("\t")
+        if len(values) != len(CODE_TABLE_COLUMNS):
+            raise InputError(
+                f"expected {len(CODE_TABLE_COLUMNS)} tab-separated fields, found {len(values)}",
+                file=path,
+                row=number,
+            )
+        rows.append(dict(zip(CODE_TABLE_COLUMNS, values, strict=True)))
+    return rows

@@ -1,0 +1,1 @@
+"""Concept sets (paper Section 3.2): LLM-generated parent and leaf concepts per ICD code."""

@@ -1,0 +1,89 @@
+"""A runtime privacy guard: no request may carry a run of 8+ words from any note.
+
+MIMIC's data use agreement forbids sending notes to third-party APIs. The concept prompts
+are built from public ICD text only, and the Snakemake DAG keeps notes out of that rule's
+content inputs; this guard is the second line of defence for the day someone changes a
+template or a code table. It keeps only 64-bit hashes of the notes' 8-word shingles, so
+the file it reads cannot give back any text, and its refusals never quote the match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+SHINGLE_WORDS = 8
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class PrivacyGuardError(RuntimeError):
+    """A request was refused because it shares a word run with a note."""
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _hash(words: list[str]) -> int:
+    digest = hashlib.blake2b(" ".join(words).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+def shingle_hashes(text: str, n: int = SHINGLE_WORDS) -> np.ndarray:
+    """Hashes of every run of n consecutive words (lower-cased, punctuation ignored)."""
+    words = _words(text)
+    if len(words) < n:
+        return np.empty(0, dtype=np.uint64)
+    return np.fromiter(
+        (_hash(words[i : i + n]) for i in range(len(words) - n + 1)),
+        dtype=np.uint64,
+        count=len(words) - n + 1,
+    )
+
+
+class NoteShingleGuard:
+    """Sorted unique shingle hashes of a set of notes; membership by binary search."""
+
+    def __init__(self, hashes: np.ndarray) -> None:
+        self.hashes = np.unique(hashes.astype(np.uint64))
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> NoteShingleGuard:
+        parts = [shingle_hashes(t) for t in texts]
+        return cls(np.concatenate(parts) if parts else np.empty(0, dtype=np.uint64))
+
+    @classmethod
+    def load(cls, path: str | Path) -> NoteShingleGuard:
+        return cls(np.load(path, allow_pickle=False))
+
+    def save(self, path: str | Path) -> None:
+        from cec.io import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, self.hashes, allow_pickle=False)
+
+    def __len__(self) -> int:
+        return int(self.hashes.size)
+
+    def shares_run(self, text: str) -> bool:
+        """True if any 8-word run of `text` occurs in a note."""
+        if self.hashes.size == 0:
+            return False
+        probe = shingle_hashes(text)
+        if probe.size == 0:
+            return False
+        idx = np.searchsorted(self.hashes, probe)
+        idx[idx == self.hashes.size] = 0
+        return bool(np.any(self.hashes[idx] == probe))
+
+    def check(self, text: str, what: str) -> None:
+        """Refuse `text` (naming `what`, never quoting the text) if it shares a run."""
+        if self.shares_run(text):
+            raise PrivacyGuardError(
+                f"refused to send {what}: it shares a run of {SHINGLE_WORDS} or more words "
+                "with a note of the dataset (MIMIC text must never reach an external API)"
+            )
