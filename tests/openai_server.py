@@ -7,6 +7,7 @@ number of requests in flight are recorded for the assertions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -124,10 +125,9 @@ class FakeOpenAI:
                     self.send_header("content-type", "application/json")
                     self.send_header("content-length", str(len(payload)))
                     self.end_headers()
-                    try:
+                    # the client may have given up (timeout test)
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                         self.wfile.write(payload)
-                    except (BrokenPipeError, ConnectionResetError):
-                        pass
                 finally:
                     with server._lock:
                         server.in_flight -= 1
