@@ -25,6 +25,7 @@ wildcard_constraints:
 
 
 include: "rules/data.smk"
+include: "rules/concepts.smk"
 
 
 rule all:

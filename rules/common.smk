@@ -57,6 +57,28 @@ def split_files(wildcards):
     return {f"split_{s}": spec[s] for s in SPLITS}
 
 
+PROMPT_DIR = "src/cec/resources/prompts"
+
+
+def recordings_path(dataset):
+    """The append-only request/response store of a dataset's concept generation."""
+    return config["concepts"]["recordings"].format(dataset=dataset)
+
+
+def concept_generation_inputs(wildcards):
+    """Public ICD text, templates, recordings (replay) and the guard's fingerprints."""
+    templates = config["concepts"]["templates"]
+    inputs = {
+        "codes": f"results/data/{wildcards.dataset}/codes.tsv",
+        "parent_template": f"{PROMPT_DIR}/{templates['parent']}",
+        "leaf_template": f"{PROMPT_DIR}/{templates['leaf']}",
+        "guard": f"results/privacy/{wildcards.dataset}/note_shingles.npy",
+    }
+    if config["concepts"]["mode"] == "replay":
+        inputs["recordings"] = recordings_path(wildcards.dataset)
+    return inputs
+
+
 def dataset_files(dataset):
     folder = f"results/data/{dataset}"
     return [f"{folder}/{s}.jsonl" for s in SPLITS] + [
@@ -65,8 +87,21 @@ def dataset_files(dataset):
     ]
 
 
+def concept_files(dataset):
+    folder = f"results/concepts/{dataset}"
+    return [
+        f"{folder}/concepts.tsv",
+        f"{folder}/code_concepts.json",
+        f"{folder}/dedup_report.tsv",
+        f"{folder}/coverage.json",
+        f"{folder}/coverage.png",
+        f"results/sections/{dataset}/section_titles.tsv",
+        f"results/sections/{dataset}/sections_report.json",
+    ]
+
+
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
-        targets += dataset_files(dataset)
+        targets += dataset_files(dataset) + concept_files(dataset)
     return targets

@@ -36,7 +36,6 @@ rule prepare_dataset:
         train="results/data/{dataset}/train.jsonl",
         dev="results/data/{dataset}/dev.jsonl",
         test="results/data/{dataset}/test.jsonl",
-        codes="results/data/{dataset}/codes.tsv",
         report="results/data/{dataset}/data_report.json",
     log:
         "results/logs/prepare_dataset/{dataset}.log",

@@ -476,6 +476,17 @@ def write_code_table(
     return report
 
 
+def code_table_rows(codes_file: str | Path) -> list[dict[str, str]]:
+    """codes.tsv rows titled from the shipped ICD-9-CM v32 tables alone.
+
+    MIMIC-III v1.4's D_ICD tables hold the same v32 titles, so these rows equal what the
+    workflow writes from the (synthetic or real) dictionaries; tools and tests use this to
+    build prompts without a MIMIC copy.
+    """
+    report: dict[str, Any] = {"warnings": []}
+    return _code_table(read_code_list(codes_file), {"diagnosis": {}, "procedure": {}}, report)
+
+
 def read_code_table(path: str | Path) -> list[dict[str, str]]:
     """Read codes.tsv back, checking its header."""
     path = Path(path)

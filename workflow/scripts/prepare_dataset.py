@@ -1,20 +1,14 @@
 """Snakemake adapter: rule prepare_dataset -> cec.prepare.prepare_dataset."""
 
 import logging
-import sys
 from pathlib import Path
 
+from cec.logs import job_log
 from cec.prepare import DEFAULT_FRACTIONS, PrepareOptions, prepare_dataset
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
-with open(snakemake.log[0], "w") as log_file:
-    sys.stderr = log_file
-    logging.basicConfig(
-        stream=log_file,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+with job_log(snakemake.log[0]):
     settings = snakemake.params.settings
     split_files = None
     if "split_train" in snakemake.input.keys():  # noqa: SIM118 - Namedlist `in` checks values
@@ -31,5 +25,6 @@ with open(snakemake.log[0], "w") as log_file:
         Path(snakemake.output.report).parent,
         split_files,
         opts,
+        write_codes=False,  # rule code_table writes codes.tsv from the dictionaries alone
     )
     logging.info("split sizes: %s", report["split"]["sizes"])

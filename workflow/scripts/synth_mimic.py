@@ -1,19 +1,13 @@
 """Snakemake adapter: rule synth_mimic -> cec.synth.writer.write_synthetic_mimic."""
 
 import logging
-import sys
 
+from cec.logs import job_log
 from cec.synth.writer import write_synthetic_mimic
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
-with open(snakemake.log[0], "w") as log_file:
-    sys.stderr = log_file
-    logging.basicConfig(
-        stream=log_file,
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+with job_log(snakemake.log[0]):
     settings = snakemake.params.settings
     top50 = settings.get("top50_split")
     rare = settings.get("rare50_split")

@@ -188,3 +188,30 @@ def counts_line(summary: dict[str, Any]) -> str:
     if paper:
         line += f"; paper: {paper['total']} = {paper['parent']} parent + {paper['leaf']} leaf"
     return line
+
+
+def read_code_phrases(
+    concepts_tsv: str | Path, code_concepts_json: str | Path
+) -> dict[str, list[str]]:
+    """code -> its concept phrases (leaf first, then parent), from the rule's outputs."""
+    texts: dict[str, str] = {}
+    with open(concepts_tsv, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+        if header != ["concept_id", "level", "owner", "text"]:
+            raise InputError("not a concepts.tsv header", file=concepts_tsv, row=1)
+        for number, line in enumerate(fh, start=2):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 4:
+                raise InputError("expected 4 tab-separated fields", file=concepts_tsv, row=number)
+            texts[parts[0]] = parts[3]
+    mapping = json.loads(Path(code_concepts_json).read_text(encoding="utf-8"))
+    out: dict[str, list[str]] = {}
+    for code, ids in mapping.items():
+        try:
+            out[code] = [texts[i] for i in ids["leaf"] + ids["parent"]]
+        except KeyError as exc:
+            raise InputError(
+                f"concept {exc.args[0]} of code {code} is not in concepts.tsv",
+                file=code_concepts_json,
+            ) from None
+    return out

@@ -45,11 +45,36 @@ def shingle_hashes(text: str, n: int = SHINGLE_WORDS) -> np.ndarray:
     )
 
 
-class NoteShingleGuard:
-    """Sorted unique shingle hashes of a set of notes; membership by binary search."""
+def public_icd_hashes() -> np.ndarray:
+    """Shingles of the public ICD-9-CM titles (leaves, categories, sections).
 
-    def __init__(self, hashes: np.ndarray) -> None:
-        self.hashes = np.unique(hashes.astype(np.uint64))
+    Notes sometimes quote a code title verbatim, and the prompts must show the titles; a
+    run that is public ICD text is not a leak, so it never counts as a match.
+    """
+    from cec.icd9 import Icd9Hierarchy
+
+    hierarchy = Icd9Hierarchy.load()
+    texts: list[str] = []
+    for kind in ("diagnosis", "procedure"):
+        for code, short, long in hierarchy.d_icd_rows(kind):  # type: ignore[arg-type]
+            texts += [short, long]
+        for code in hierarchy.leaves(kind):  # type: ignore[arg-type]
+            texts.append(hierarchy.parent_title(code, kind))  # type: ignore[arg-type]
+    parts = [shingle_hashes(t) for t in texts]
+    return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
+
+
+class NoteShingleGuard:
+    """Sorted unique shingle hashes of a set of notes; membership by binary search.
+
+    Shingles that are also public ICD text are removed at construction (see
+    `public_icd_hashes`), so quoting a code title is allowed and anything else is not.
+    """
+
+    def __init__(self, hashes: np.ndarray, public: np.ndarray | None = None) -> None:
+        notes = np.unique(hashes.astype(np.uint64))
+        public = public_icd_hashes() if public is None else public
+        self.hashes = np.setdiff1d(notes, public, assume_unique=False)
 
     @classmethod
     def from_texts(cls, texts: Iterable[str]) -> NoteShingleGuard:

@@ -35,6 +35,13 @@ class CodeRow:
     parent_description: str
 
 
+def code_rows(table: Sequence[Mapping[str, str]]) -> list[CodeRow]:
+    """CodeRows from codes.tsv rows (see cec.prepare.read_code_table)."""
+    return [
+        CodeRow(r["code"], r["description"], r["parent"], r["parent_description"]) for r in table
+    ]
+
+
 @dataclass
 class ConceptRequest:
     """One prompt to send: which codes it asks about, at which level."""

@@ -1,0 +1,20 @@
+"""Snakemake adapter: rule dedup_concepts -> cec.concepts.dedup (prints the paper's counts)."""
+
+import logging
+from pathlib import Path
+
+from cec.concepts.dedup import counts_line, write_concept_set
+from cec.logs import job_log
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    summary = write_concept_set(
+        snakemake.input[0],
+        Path(snakemake.output.concepts).parent,
+        snakemake.wildcards.dataset,
+        gamma=float(snakemake.params.gamma),
+    )
+    line = counts_line(summary)
+    logging.info(line)
+print(line, flush=True)

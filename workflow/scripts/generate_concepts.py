@@ -1,0 +1,43 @@
+"""Snakemake adapter: rule generate_concepts -> cec.concepts.generate."""
+
+import logging
+from pathlib import Path
+
+from cec.concepts.client import ApiSettings
+from cec.concepts.generate import GenerationSettings, generate_concepts, write_raw
+from cec.concepts.guard import NoteShingleGuard
+from cec.concepts.prompts import code_rows
+from cec.logs import job_log
+from cec.prepare import read_code_table
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    cfg = snakemake.params.settings
+    settings = GenerationSettings(
+        mode=cfg["mode"],
+        recordings=Path(snakemake.params.recordings),
+        min_batch=int(cfg["batch"]["min"]),
+        max_batch=int(cfg["batch"]["max"]),
+        max_parse_retries=int(cfg["max_parse_retries"]),
+        templates={
+            "parent": snakemake.input.parent_template,
+            "leaf": snakemake.input.leaf_template,
+        },
+    )
+    rows = code_rows(read_code_table(snakemake.input.codes))
+    result = generate_concepts(
+        rows,
+        settings,
+        ApiSettings.from_config(cfg["api"]),
+        guard=NoteShingleGuard.load(snakemake.input.guard),
+    )
+    write_raw(result, rows, Path(snakemake.output.concepts), Path(snakemake.output.exchanges))
+    logging.info(
+        "%d parent and %d leaf concept lists (%s mode; %d API requests, %d tokens)",
+        len(result.parent),
+        len(result.leaf),
+        settings.mode,
+        result.api_requests,
+        result.api_tokens,
+    )

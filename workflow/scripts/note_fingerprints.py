@@ -1,0 +1,15 @@
+"""Snakemake adapter: rule note_fingerprints -> the privacy guard's one-way hash set."""
+
+import logging
+
+from cec.concepts.guard import NoteShingleGuard
+from cec.io import read_jsonl
+from cec.logs import job_log
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    texts = (rec["text"] for path in snakemake.input for rec in read_jsonl(path))
+    guard = NoteShingleGuard.from_texts(texts)
+    guard.save(snakemake.output[0])
+    logging.info("%d distinct 8-word shingle hashes", len(guard))
