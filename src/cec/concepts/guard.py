@@ -56,7 +56,7 @@ def public_icd_hashes() -> np.ndarray:
     hierarchy = Icd9Hierarchy.load()
     texts: list[str] = []
     for kind in ("diagnosis", "procedure"):
-        for code, short, long in hierarchy.d_icd_rows(kind):  # type: ignore[arg-type]
+        for _code, short, long in hierarchy.d_icd_rows(kind):  # type: ignore[arg-type]
             texts += [short, long]
         for code in hierarchy.leaves(kind):  # type: ignore[arg-type]
             texts.append(hierarchy.parent_title(code, kind))  # type: ignore[arg-type]
