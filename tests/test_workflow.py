@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -16,12 +17,22 @@ from cec.io import read_jsonl
 from tests.conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = ["Snakefile", "rules", "workflow", "config", "envs", "profiles"]
+WORKFLOW_PARTS = [
+    "Snakefile",
+    "rules",
+    "workflow",
+    "config",
+    "envs",
+    "profiles",
+    "src/cec/resources",
+]
 
 
 def _copy_workflow(dest: Path) -> Path:
+    """The files a run reads from the repository (templates and recordings included)."""
     for part in WORKFLOW_PARTS:
         src = REPO / part
+        (dest / part).parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
             shutil.copytree(src, dest / part)
         else:
@@ -50,6 +61,21 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
             assert len(records) == sizes[split] > 0
         assert (work / "results" / "logs" / "prepare_dataset" / f"{dataset}.log").exists()
         assert (work / "results" / "benchmarks" / "prepare_dataset" / f"{dataset}.tsv").exists()
+        assert (folder / "codes.tsv").read_text().startswith("code\tkind\tdescription")
+        concepts = work / "results" / "concepts" / dataset
+        summary = json.loads((concepts / "dedup_summary.json").read_text())
+        assert summary["kept"]["parent"] > 0 and summary["kept"]["leaf"] > 0
+        code_map = json.loads((concepts / "code_concepts.json").read_text())
+        assert all(v["leaf"] and v["parent"] for v in code_map.values())
+        coverage = json.loads((concepts / "coverage.json").read_text())
+        assert 0.5 < coverage["overall"]["share"] <= 1.0
+        assert (concepts / "coverage.png").stat().st_size > 0
+        titles = (work / "results" / "sections" / dataset / "section_titles.tsv").read_text()
+        assert "history of present illness" in titles
+        guard = np.load(work / "results" / "privacy" / dataset / "note_shingles.npy")
+        assert guard.dtype == np.uint64 and guard.ndim == 1  # hashes only, no text
+    # the concept counts are printed beside the paper's
+    assert "paper: 325 = 229 parent + 96 leaf" in result.stdout + result.stderr
     top50 = json.loads((work / "results/data/mimic3_50/data_report.json").read_text())
     assert top50["split"]["source"].startswith("seeded patient-level split")
     rare = json.loads((work / "results/data/rare50/data_report.json").read_text())
@@ -59,6 +85,19 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
     again = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
+    # no note text in any log line
+    notes = [
+        rec["text"]
+        for split in ("train", "dev", "test")
+        for rec in read_jsonl(work / "results/data/mimic3_50" / f"{split}.jsonl")
+    ]
+    logs = "\n".join(
+        p.read_text(errors="replace") for p in (work / "results" / "logs").rglob("*.log")
+    )
+    for note in notes:
+        for line in note.splitlines():
+            if len(line.split()) >= 8:
+                assert line not in logs
 
 
 def _bad_config(tmp_path: Path, edit) -> subprocess.CompletedProcess[str]:

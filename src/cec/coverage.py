@@ -13,7 +13,8 @@ Procedure, per note:
 2. Windows: ``window`` consecutive sentences, starting every ``stride`` sentences. A note
    with fewer sentences than ``window`` is a single window. When the stride does not land
    on the last full window, one more window ending at the last sentence is added, so that
-   every sentence is in at least one window.
+   the end of the note is never dropped (with ``stride <= window`` every sentence is in a
+   window).
 3. BM25: the note's windows form the corpus of a `bm25s` index (lowercased, the default
    bm25s token pattern, English stopwords removed, no stemming; Lucene BM25 with k1=1.5,
    b=0.75). Each concept phrase of each gold code is one query; repeated query terms count
@@ -27,11 +28,15 @@ They are counted in ``n_without_concepts``, are not covered, and stay in the den
 ``share`` (so a concept set that misses codes cannot look better by skipping notes);
 ``share_assessed`` gives the share over the assessable notes only.
 
-The threshold is ours: the paper gives none. The IDF is computed over the windows of one
-note (about 80 to 170 windows for a synthetic note), so a query term found in one sentence
-of a note (three windows) scores about 3, and a common term much less: ``min_score = 3.0``
-asks for roughly one distinctive concept word in a window (see DEFAULT_MIN_SCORE for how it
-was chosen). BM25 aligns some window with almost any phrase that shares a word with a note,
+The threshold is ours: the paper gives none. In bm25s' Lucene BM25 a query term adds
+``idf * tf / (tf + k1 * (1 - b + b * len / avg_len))`` with
+``idf = ln(1 + (N - n + 0.5) / (n + 0.5))``, N the note's windows (about 80 to 170 for a
+synthetic note) and n those holding the term. A word found in one sentence (three windows)
+of a 100-window note has idf of about 3.4 and, said once in a window of average length,
+adds 0.4 * idf = 1.4; common words add less. ``min_score = 3.0`` therefore asks for about
+two distinctive concept words in the same window: a one-word concept ("HTN") cannot align
+on its own (the best seen on 120 synthetic training notes is 2.5). See DEFAULT_MIN_SCORE for how it
+was chosen. BM25 aligns some window with almost any phrase that shares a word with a note,
 so `chance_coverage` measures the share that the same concepts reach on an unrelated note;
 report it next to the coverage. The per-note maximum scores are kept so that the threshold
 can be revisited without re-running.
@@ -60,7 +65,8 @@ log = logging.getLogger(__name__)
 #: plateau (99.6%) from 2.25 up to 3.0 and drops above; over that range a concept of a code
 #: the note does NOT carry passes in 12.8% (2.25) down to 6.1% (3.0) of note/code pairs, and
 #: a note's gold concepts "cover" an unrelated note in 44% down to 23% of cases. 3.0 is the
-#: strictest threshold on that plateau. At 2.0 those false rates are 19.8% and 52%.
+#: strictest threshold on that plateau. At 2.0 those false rates are 19.8% and 52%: a single
+#: shared word already passes, so half of all notes look "covered" by unrelated concepts.
 DEFAULT_MIN_SCORE = 3.0
 DEFAULT_WINDOW = 3
 DEFAULT_STRIDE = 1
@@ -117,7 +123,7 @@ def sentence_windows(
 
 
 def _tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s  # imported late: only this stage needs it, and it costs a second to load
+    import bm25s  # type: ignore[import-untyped]  # late: only this stage needs it
 
     return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
 
@@ -133,7 +139,7 @@ def concept_scores(
     The index over the note's windows is built once and queried with every phrase; a code
     whose phrases share no term with the note (or a note without words) scores 0.0.
     """
-    import bm25s
+    import bm25s  # type: ignore[import-untyped]
 
     windows = sentence_windows(text, window, stride)
     corpus = _tokenize(windows) if windows else []

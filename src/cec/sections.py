@@ -35,6 +35,16 @@ Automatic ICD Coding via Tree-Based Contrastive Learning.* NeurIPS 2023.
 Titles are learned from TRAINING notes only, so that the dev and test notes do not shape the
 view that the model is evaluated on.
 
+Where a kept section ends
+-------------------------
+DF-IAPF also selects labels that sit inside sections: physical-exam fields ("HEENT:",
+"Neuro:"), the systems-based lines of a hospital course, and the "Primary:"/"Secondary:"
+lists under "Discharge Diagnosis:". Splitting at them would cut kept sections short (the
+diagnosis section would keep its title line only). `boundary_titles` therefore splits only
+at selected titles that stand on their own line in at least half of their training
+occurrences (or that are kept), and never at the named `DEFAULT_SUBHEADINGS`; a label it
+skips simply stays inside the section above it. This rule is ours, not Lu et al.'s.
+
 Privacy: the report files hold title phrases and counts, never note text. A candidate is
 written to the TSV only if it occurs in at least ``min_notes_listed`` notes, so that a
 one-off phrase that happens to look like a title cannot carry patient text into the report.
@@ -260,14 +270,14 @@ def note_view(
 
     `titles` are the split points, normally `boundary_titles(learn_section_titles(...))`; a
     title in `keep` that is not among them is never found. "full" returns `text` unchanged.
-    "sections" returns the sections whose title is in `keep`,
-    in the order of `keep` (priority order, so truncating the result to a token budget drops
-    the least relevant sections first); a title that occurs several times contributes every
-    occurrence, in note order. Each section starts with its title line as written in the
-    note and sections are separated by exactly one blank line. If the note has none of the
-    kept sections (a note without headers, or another template), the full text is returned
-    unchanged: an empty view would silently turn into an empty prompt. Use `view_fell_back`
-    to know whether that happened.
+    "sections" returns the sections whose title is in `keep`, in the order of `keep`
+    (priority order, so truncating the result to a token budget drops the least relevant
+    sections first); a title that occurs several times contributes every occurrence, in
+    note order. Each section starts with its title line as written in the note, loses its
+    trailing whitespace, and is followed by one blank line (the last by a newline only).
+    If the note has none of the kept sections (a note without headers, or another
+    template), the full text is returned unchanged: an empty view would silently turn into
+    an empty prompt. Use `view_fell_back` to know whether that happened.
     """
     if mode == "full":
         return text
@@ -288,7 +298,7 @@ def _consolidate(text: str, titles: Collection[str], keep: Sequence[str]) -> str
     by_title: dict[str, list[str]] = {}
     for title, part in split_sections(text, titles):
         if title is not None:
-            by_title.setdefault(title, []).append(part.strip("\r\n"))
+            by_title.setdefault(title, []).append(part.rstrip())
     chunks = [part for k in dict.fromkeys(wanted) for part in by_title.get(k, [])]
     if not chunks:
         return None

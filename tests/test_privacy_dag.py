@@ -1,0 +1,67 @@
+"""Privacy: the concept-generation rule reads no note, by the Snakemake DAG itself."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.test_workflow import _copy_workflow, _run
+
+NOTE_TABLE = re.compile(r"(^|/)NOTEEVENTS\.csv(\.gz)?$")
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the workflow with concept generation run (Snakemake lists a job's input
+    files in its summary only once its outputs exist)."""
+    work = _copy_workflow(tmp_path_factory.mktemp("dag"))
+    targets = [f"results/concepts/{d}/raw/concepts_raw.jsonl" for d in ("mimic3_50", "rare50")]
+    result = _run([*targets, "--cores", "2", "--configfile", "config/tiny.yaml"], work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return work
+
+
+def _summary(work: Path, target: str, config: str) -> dict[str, tuple[str, list[str]]]:
+    """output file -> (rule, input files), from `snakemake --detailed-summary`."""
+    result = _run(
+        [target, "--forceall", "--detailed-summary", "--configfile", config], work, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows: dict[str, tuple[str, list[str]]] = {}
+    lines = result.stdout.splitlines()
+    header = lines.index(next(x for x in lines if x.startswith("output_file\t")))
+    for line in lines[header + 1 :]:
+        parts = line.split("\t")
+        if len(parts) >= 5:
+            rows[parts[0]] = (parts[2], [p for p in parts[4].split(",") if p])
+    return rows
+
+
+def _note_derived(path: str, graph: dict[str, tuple[str, list[str]]], seen: set[str]) -> bool:
+    """True if `path` is a note table or is built (transitively) from one."""
+    if NOTE_TABLE.search(path):
+        return True
+    if path in seen or path not in graph:
+        return False
+    seen.add(path)
+    return any(_note_derived(p, graph, seen) for p in graph[path][1])
+
+
+@pytest.mark.parametrize("dataset", ["mimic3_50", "rare50"])
+def test_concept_generation_has_no_note_derived_content_input(work: Path, dataset: str) -> None:
+    # The summary reports the inputs of the jobs as run (replay mode, as in the demo);
+    # record mode has the same inputs minus the recordings file.
+    target = f"results/concepts/{dataset}/raw/concepts_raw.jsonl"
+    graph = _summary(work, target, "config/tiny.yaml")
+    rule, inputs = graph[target]
+    assert rule == "generate_concepts"
+    derived = sorted(p for p in inputs if _note_derived(p, graph, set()))
+    # The one note-derived input is the guard's set of one-way 8-word-run hashes, which
+    # it uses only to refuse requests; the prompts are built from the other inputs.
+    assert derived == [f"results/privacy/{dataset}/note_shingles.npy"]
+    assert f"results/data/{dataset}/codes.tsv" in inputs
+    assert f"src/cec/resources/concepts/recordings/{dataset}.jsonl" in inputs
+    # the DAG walk can fail: the dataset JSONL is note-derived and would be caught
+    assert _note_derived(f"results/data/{dataset}/train.jsonl", graph, set())
