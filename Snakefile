@@ -22,10 +22,12 @@ include: "rules/common.smk"
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
     split="train|dev|test",
+    backbone="|".join(config["backbones"]),
 
 
 include: "rules/data.smk"
 include: "rules/concepts.smk"
+include: "rules/concept_model.smk"
 
 
 rule all:

@@ -100,8 +100,58 @@ def concept_files(dataset):
     ]
 
 
+def model_dir(backbone):
+    """A backbone's weights: given (source hf) or built by rule build_backbone."""
+    cfg = config["backbones"][backbone]
+    if cfg["source"] == "hf":
+        return cfg["path"]
+    return f"results/models/{backbone}"
+
+
+def sections_input(wildcards):
+    """The section report, needed only when the LLM stages read the sections view."""
+    if config["note_view"] == "sections":
+        return {
+            "sections": f"results/sections/{wildcards.dataset}/sections_report.json"
+        }
+    return {}
+
+
+def stage1_train_inputs(wildcards):
+    return {
+        "model": model_dir(wildcards.backbone),
+        "trainset": f"results/trainsets/{wildcards.dataset}/concept_train.jsonl",
+        "train": f"results/data/{wildcards.dataset}/train.jsonl",
+        "concepts": f"results/concepts/{wildcards.dataset}/concepts.tsv",
+        "template": f"{PROMPT_DIR}/concept_question_v1.jinja2",
+        **sections_input(wildcards),
+    }
+
+
+def stage1_score_inputs(wildcards):
+    return {
+        "model": model_dir(wildcards.backbone),
+        "adapter": f"results/adapters/{wildcards.dataset}/{wildcards.backbone}/concept",
+        "split": f"results/data/{wildcards.dataset}/{wildcards.split}.jsonl",
+        "concepts": f"results/concepts/{wildcards.dataset}/concepts.tsv",
+        "code_concepts": f"results/concepts/{wildcards.dataset}/code_concepts.json",
+        **sections_input(wildcards),
+    }
+
+
+def stage1_files(dataset):
+    return [
+        f"results/scores/{dataset}/{backbone}/{split}{suffix}"
+        for backbone in config["stage1"]["backbones"]
+        for split in config["stage1"]["score_splits"]
+        for suffix in (".tsv", "_summary.json")
+    ]
+
+
 def all_targets():
     targets = []
     for dataset in config["datasets"]:
-        targets += dataset_files(dataset) + concept_files(dataset)
+        targets += (
+            dataset_files(dataset) + concept_files(dataset) + stage1_files(dataset)
+        )
     return targets

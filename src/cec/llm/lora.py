@@ -1,0 +1,181 @@
+"""LoRA fine-tuning of a yes/no answerer, shared by both stages.
+
+A training step takes `grad_accum` question/answer pairs about one note and runs the note
+once (see `yesno.shared_prefix_loss`): the mean loss over the pairs equals accumulating
+them one by one (Appendix A: gradient accumulation 4, batch 1), at the cost of a single
+prefix pass. CPU runs fp32 LoRA with torch AdamW; CUDA runs bf16, optionally 4-bit QLoRA,
+with paged AdamW 8-bit (bitsandbytes), as in the paper.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from cec.io import atomic_dir
+from cec.llm.yesno import shared_prefix_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Group:
+    """One optimizer step's worth of pairs about the same note."""
+
+    prefix: list[int]
+    questions: list[list[int]]
+    labels: list[int]
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int = 32
+    alpha: int = 32
+    dropout: float = 0.05
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    steps: int = 100
+    grad_accum: int = 4
+    lr: float = 2e-4
+    seed: int = 13
+    optimizer: str = "adamw"  # adamw | paged_adamw_8bit
+    qlora: bool = False
+
+
+@dataclass
+class TrainReport:
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens: int = 0
+
+
+def make_groups(
+    items: Sequence[tuple[list[int], list[list[int]], list[int]]], size: int, steps: int, seed: int
+) -> list[Group]:
+    """Cut each note's pairs into groups of `size`, then deal groups round-robin over
+    seeded note orders until `steps` groups exist (an epoch is one pass over all pairs)."""
+    chunks: list[Group] = []
+    for prefix, questions, labels in items:
+        for i in range(0, len(questions), size):
+            chunks.append(Group(prefix, questions[i : i + size], labels[i : i + size]))
+    if not chunks:
+        raise ValueError("no training pairs")
+    out: list[Group] = []
+    epoch = 0
+    while len(out) < steps:
+        order = list(chunks)
+        random.Random(f"cec-lora:{seed}:{epoch}").shuffle(order)
+        out += order[: steps - len(out)]
+        epoch += 1
+    return out
+
+
+def attach_lora(model: Any, s: LoraSettings) -> Any:
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if s.qlora:
+        model = prepare_model_for_kbit_training(model)
+    config = LoraConfig(
+        r=s.r,
+        lora_alpha=s.alpha,
+        lora_dropout=s.dropout,
+        target_modules=list(s.targets),
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def _optimizer(model: Any, s: LoraSettings) -> Any:
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    if s.optimizer == "paged_adamw_8bit":
+        import bitsandbytes as bnb
+
+        return bnb.optim.PagedAdamW8bit(params, lr=s.lr)
+    if s.optimizer != "adamw":
+        raise ValueError(f"unknown optimizer {s.optimizer!r} (adamw or paged_adamw_8bit)")
+    return torch.optim.AdamW(params, lr=s.lr)
+
+
+def train(
+    model: Any,
+    groups: Sequence[Group],
+    answer_ids: tuple[int, int],
+    s: LoraSettings,
+    progress: bool = True,
+) -> TrainReport:
+    """Run one optimizer step per group; return the loss curve."""
+    import torch
+
+    torch.manual_seed(s.seed)
+    model.train()
+    opt = _optimizer(model, s)
+    report = TrainReport()
+    start = time.perf_counter()
+    for group in tqdm(
+        groups, desc="LoRA steps", disable=not progress, file=sys.stderr, mininterval=5.0
+    ):
+        loss = shared_prefix_loss(model, group.prefix, group.questions, group.labels, answer_ids)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise FloatingPointError(f"non-finite loss at step {len(report.losses) + 1}")
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        report.losses.append(value)
+        report.tokens += len(group.prefix) + sum(len(q) for q in group.questions)
+    report.seconds = time.perf_counter() - start
+    model.eval()
+    return report
+
+
+def save_adapter(
+    model: Any, out_dir: str | Path, provenance: dict[str, Any], losses: Sequence[float], title: str
+) -> None:
+    """PEFT adapter + provenance.json + loss-curve figure, all or nothing."""
+    with atomic_dir(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        (tmp / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n")
+        plot_loss(losses, tmp / "loss_curve.png", title)
+
+
+def plot_loss(losses: Sequence[float], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(range(1, len(losses) + 1), losses, lw=1, alpha=0.5, label="step loss")
+    if len(losses) >= 5:
+        k = max(2, len(losses) // 10)
+        smooth = [
+            sum(losses[max(0, i - k + 1) : i + 1]) / len(losses[max(0, i - k + 1) : i + 1])
+            for i in range(len(losses))
+        ]
+        ax.plot(range(1, len(losses) + 1), smooth, lw=2, label=f"mean of last {k}")
+    ax.axhline(math.log(2), color="grey", ls="--", lw=1, label="chance (ln 2)")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("2-way cross-entropy")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    fig.savefig(path.with_suffix(".pdf"))
+    plt.close(fig)
+
+
+def settings_dict(s: LoraSettings) -> dict[str, Any]:
+    d = asdict(s)
+    d["targets"] = list(s.targets)
+    return d

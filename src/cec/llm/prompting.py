@@ -1,0 +1,124 @@
+"""Prompt token ids for yes/no questions that share a note prefix.
+
+A prompt is `head + note + question lead` (shared by every question about the note) then
+`slot + question tail` (the concept and the answer cue), tokenised in these parts and
+concatenated, so the shared-prefix scorer, the naive scorer and the trainer all see
+exactly the same ids: the equivalence test then checks arithmetic, not tokenizer
+boundary effects. The constant lead of the question ("### Question: Is the note above
+relevant with the concept '") is moved into the prefix: it halves the tokens each
+question costs. The note part is cut to the backbone's note budget.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from cec.concepts.prompts import template_path
+from cec.errors import InputError
+
+
+class AnswerTokenError(ValueError):
+    """' yes' / ' no' are not single tokens after the answer cue for this tokenizer."""
+
+
+@dataclass(frozen=True)
+class QuestionTemplate:
+    """A template with `head()` and `question(x)` macros (Figs. 3 and 4 of the paper)."""
+
+    name: str
+    head_text: str
+    _module: Any
+
+    @classmethod
+    def load(cls, name: str) -> QuestionTemplate:
+        path = template_path(name)
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(path.parent)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        try:
+            module = env.get_template(path.name).module
+            head = str(module.head())  # type: ignore[attr-defined]
+        except (jinja2.UndefinedError, AttributeError) as exc:
+            raise InputError(
+                f"template must define head() and question() macros ({exc})", file=path
+            ) from None
+        return cls(name, head, module)
+
+    def question(self, text: str) -> str:
+        return str(self._module.question(text))
+
+    def question_parts(self) -> tuple[str, str]:
+        """The question's text before and after the slot: the part before is the same for
+        every question, so it joins the shared prefix."""
+        sentinel = "\u0000"
+        rendered = self.question(sentinel)
+        if rendered.count(sentinel) != 1:
+            raise InputError(f"question() of {self.name} must use its argument exactly once")
+        lead, trail = rendered.split(sentinel)
+        return lead, trail
+
+
+@dataclass(frozen=True)
+class EncodedNote:
+    """Token ids of head + (truncated) note, and whether the note was cut."""
+
+    ids: list[int]
+    truncated: bool
+    note_tokens: int
+
+
+class PromptEncoder:
+    """Tokenises prompts consistently for one tokenizer and checks its answer tokens."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        template: QuestionTemplate,
+        note_budget: int,
+        answers: tuple[str, str] = (" yes", " no"),
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.template = template
+        self.note_budget = note_budget
+        bos = tokenizer.bos_token_id
+        self._head = ([bos] if bos is not None else []) + self._ids(template.head_text)
+        self._lead_text, self._trail_text = template.question_parts()
+        self._lead = self._ids(self._lead_text)
+        self.answer_ids = self._answer_ids(answers)
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _answer_ids(self, answers: tuple[str, str]) -> tuple[int, int]:
+        cue = "x" + self._trail_text
+        base = self._ids(cue)
+        out = []
+        for answer in answers:
+            full = self._ids(cue + answer)
+            cont = full[len(base) :]
+            if full[: len(base)] != base or len(cont) != 1:
+                pieces = self.tokenizer.convert_ids_to_tokens(cont or full[-2:])
+                raise AnswerTokenError(
+                    f"after the answer cue of {self.template.name}, {answer!r} is not one token "
+                    f"for this tokenizer (got {pieces}); scoring needs single-token answers"
+                )
+            out.append(cont[0])
+        if out[0] == out[1]:
+            raise AnswerTokenError(f"{answers[0]!r} and {answers[1]!r} map to the same token")
+        return out[0], out[1]
+
+    def note(self, text: str) -> EncodedNote:
+        """head + note (cut to the budget) + the question's constant lead: the shared part."""
+        ids = self._ids(text)
+        cut = ids[: self.note_budget]
+        return EncodedNote(self._head + cut + self._lead, len(ids) > self.note_budget, len(ids))
+
+    def question(self, text: str) -> list[int]:
+        """The part that differs per question: the slot text and the answer cue."""
+        return self._ids(text + self._trail_text)

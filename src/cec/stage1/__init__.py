@@ -1,0 +1,1 @@
+"""Stage 1 (paper Section 3.3): a LoRA-tuned LLM answers 'is this concept relevant?'."""

@@ -1,0 +1,233 @@
+"""Stage 1 end to end: train the concept-relevance LoRA, then score notes x concepts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from cec.errors import InputError
+from cec.io import atomic_write, read_jsonl, write_json
+from cec.llm.backbones import Backbone, load_model
+from cec.llm.lora import Group, LoraSettings, attach_lora, make_groups, save_adapter, settings_dict
+from cec.llm.lora import train as train_lora
+from cec.llm.prompting import PromptEncoder, QuestionTemplate
+from cec.llm.yesno import score_shared_prefix
+from cec.stage1.trainset import gold_concepts
+
+log = logging.getLogger(__name__)
+TEMPLATE = "concept_question_v1.jinja2"
+
+
+@dataclass(frozen=True)
+class NoteView:
+    """What the model reads: the full note, or the kept sections (Appendix E)."""
+
+    mode: str = "full"
+    split_titles: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+
+    @classmethod
+    def from_report(cls, mode: str, sections_report: str | Path | None) -> NoteView:
+        if mode == "full" or sections_report is None:
+            return cls("full")
+        report = json.loads(Path(sections_report).read_text(encoding="utf-8"))
+        return cls("sections", tuple(report["split_titles"]), tuple(report["parameters"]["keep"]))
+
+    def __call__(self, text: str) -> str:
+        if self.mode == "full":
+            return text
+        from cec.sections import note_view
+
+        return note_view(text, self.split_titles, "sections", self.keep)
+
+
+def read_concepts(path: str | Path) -> dict[str, str]:
+    """concept_id -> text from concepts.tsv."""
+    out: dict[str, str] = {}
+    with open(path, encoding="utf-8") as fh:
+        next(fh)
+        for line in fh:
+            cid, _level, _owner, text = line.rstrip("\n").split("\t")
+            out[cid] = text
+    return out
+
+
+def _device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device cuda requested but no CUDA device is available")
+    return requested
+
+
+def train_concept_model(
+    backbone: Backbone,
+    model_dir: str | Path,
+    trainset_path: str | Path,
+    train_jsonl: str | Path,
+    concepts_tsv: str | Path,
+    out_dir: str | Path,
+    lora: LoraSettings,
+    *,
+    view: NoteView = NoteView(),
+    device: str = "auto",
+    template: str = TEMPLATE,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune the backbone on the pseudo-labelled concept questions; save the adapter."""
+    device = _device(device)
+    dtype = backbone.dtype if device == "cuda" else "float32"  # CPU: fp32 LoRA
+    model, tokenizer = load_model(
+        model_dir, dtype, device, backbone.revision, quantize_4bit=lora.qlora and device == "cuda"
+    )
+    encoder = PromptEncoder(tokenizer, QuestionTemplate.load(template), backbone.note_budget)
+    concepts = read_concepts(concepts_tsv)
+    notes = {r["hadm_id"]: r["text"] for r in read_jsonl(train_jsonl)}
+    by_note: dict[str, list[tuple[str, int]]] = {}
+    for row in read_jsonl(trainset_path):
+        if row["concept_id"] not in concepts:
+            raise InputError(f"unknown concept {row['concept_id']}", file=trainset_path)
+        by_note.setdefault(str(row["hadm_id"]), []).append((row["concept_id"], int(row["label"])))
+    items = []
+    truncated = 0
+    for hadm in sorted(by_note, key=int):
+        if hadm not in notes:
+            raise InputError(f"admission {hadm} is not in the train split", file=trainset_path)
+        enc = encoder.note(view(notes[hadm]))
+        truncated += enc.truncated
+        pairs = by_note[hadm]
+        items.append(
+            (enc.ids, [encoder.question(concepts[c]) for c, _ in pairs], [y for _, y in pairs])
+        )
+    groups: list[Group] = make_groups(items, lora.grad_accum, lora.steps, lora.seed)
+    model = attach_lora(model, lora)
+    log.info(
+        "stage-1 LoRA on %s: %d steps of %d pairs, %d notes (%.1f%% truncated to %d tokens)",
+        backbone.name,
+        lora.steps,
+        lora.grad_accum,
+        len(items),
+        100 * truncated / max(1, len(items)),
+        backbone.note_budget,
+    )
+    report = train_lora(model, groups, encoder.answer_ids, lora, progress)
+    provenance = {
+        "stage": "concept relevance (stage 1)",
+        "backbone": backbone.name,
+        "base_model": str(model_dir),
+        "revision": backbone.revision,
+        "device": device,
+        "dtype": dtype,
+        "lora": settings_dict(lora),
+        "template": template,
+        "answer_token_ids": list(encoder.answer_ids),
+        "note_budget_tokens": backbone.note_budget,
+        "note_view": view.mode,
+        "notes": len(items),
+        "notes_truncated": truncated,
+        "share_truncated": round(truncated / max(1, len(items)), 4),
+        "trainset_sha256": hashlib.sha256(Path(trainset_path).read_bytes()).hexdigest(),
+        "train_seconds": round(report.seconds, 1),
+        "train_tokens": report.tokens,
+        "loss_curve": [round(x, 5) for x in report.losses],
+    }
+    save_adapter(
+        model, out_dir, provenance, report.losses, f"stage 1 ({backbone.name}): concept relevance"
+    )
+    return provenance
+
+
+def load_adapter_model(
+    backbone: Backbone, model_dir: str | Path, adapter_dir: str | Path, device: str = "auto"
+) -> tuple[Any, Any, dict[str, Any]]:
+    from peft import PeftModel
+
+    device = _device(device)
+    provenance = json.loads((Path(adapter_dir) / "provenance.json").read_text())
+    model, tokenizer = load_model(model_dir, provenance["dtype"], device, backbone.revision)
+    model = PeftModel.from_pretrained(model, str(adapter_dir)).eval()
+    return model, tokenizer, provenance
+
+
+def score_notes(
+    backbone: Backbone,
+    model_dir: str | Path,
+    adapter_dir: str | Path,
+    split_jsonl: str | Path,
+    concepts_tsv: str | Path,
+    code_concepts: Mapping[str, Mapping[str, Sequence[str]]],
+    out_tsv: str | Path,
+    summary_json: str | Path,
+    *,
+    view: NoteView = NoteView(),
+    batch_size: int = 64,
+    device: str = "auto",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """p(yes) for every (admission, concept); accuracy against the gold-code pseudo-labels."""
+    model, tokenizer, provenance = load_adapter_model(backbone, model_dir, adapter_dir, device)
+    encoder = PromptEncoder(
+        tokenizer, QuestionTemplate.load(provenance["template"]), backbone.note_budget
+    )
+    if list(encoder.answer_ids) != provenance["answer_token_ids"]:
+        raise InputError("the adapter was trained with other answer tokens", file=adapter_dir)
+    concepts = read_concepts(concepts_tsv)
+    ids = list(concepts)
+    questions = [encoder.question(concepts[c]) for c in ids]
+    records = list(read_jsonl(split_jsonl))
+    correct = positives = true_pos = pred_pos = truncated = 0
+    start = time.perf_counter()
+    with atomic_write(out_tsv) as fh:
+        fh.write("hadm_id\tconcept_id\tp_yes\n")
+        for rec in tqdm(
+            records,
+            desc=f"scoring {Path(split_jsonl).stem}",
+            unit="note",
+            disable=not progress,
+            file=sys.stderr,
+            mininterval=5.0,
+        ):
+            enc = encoder.note(view(rec["text"]))
+            truncated += enc.truncated
+            probs = score_shared_prefix(model, enc.ids, questions, encoder.answer_ids, batch_size)
+            gold = set(gold_concepts(rec["labels"], code_concepts))
+            for cid, p in zip(ids, probs, strict=True):
+                fh.write(f"{rec['hadm_id']}\t{cid}\t{p:.6f}\n")
+                y, yhat = cid in gold, p > 0.5
+                correct += y == yhat
+                positives += y
+                pred_pos += yhat
+                true_pos += y and yhat
+    n = len(records) * len(ids)
+    negatives = n - positives
+    true_neg = correct - true_pos
+    summary = {
+        "backbone": backbone.name,
+        "split": Path(split_jsonl).stem,
+        "notes": len(records),
+        "concepts": len(ids),
+        "questions": n,
+        "notes_truncated": truncated,
+        "seconds": round(time.perf_counter() - start, 1),
+        "pseudo_label_accuracy": round(correct / n, 4) if n else None,
+        "pseudo_label_balanced_accuracy": round(
+            0.5 * (true_pos / positives + true_neg / negatives), 4
+        )
+        if positives and negatives
+        else None,
+        "pseudo_positive_share": round(positives / n, 4) if n else None,
+        "predicted_yes_share": round(pred_pos / n, 4) if n else None,
+    }
+    write_json(summary_json, summary)
+    return summary

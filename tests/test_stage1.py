@@ -1,0 +1,238 @@
+"""Stage 1 on tiny random models: prompt, answer tokens, shared-prefix equivalence, LoRA."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cec.llm.backbones import Backbone, load_model
+from cec.llm.lora import Group, LoraSettings, attach_lora, make_groups, save_adapter, train
+from cec.llm.prompting import AnswerTokenError, PromptEncoder, QuestionTemplate
+from cec.llm.tiny import build_tiny_model
+from cec.llm.yesno import score_naive, score_shared_prefix
+from cec.stage1.trainset import TrainsetSettings, build_concept_trainset
+
+FIG3 = """Below is a clinical note. Write a response that appropriately completes the request.
+### Instruction: You will be asked whether a medical concept is relevant with the following
+clinical note or not. The concept will be a phrase of a few words. Write your answer in only
+one word and nothing else. Your replying word should be 'yes' or 'no'. The question will be :
+Is the note above relevant with the concept: {concept}? You will be provided an actual concept
+in place of {concept}.
+### Clinical Note : NOTE
+### Question: Is the note above relevant with the concept 'Ptosis'?
+### Answer:"""
+TEXTS = [
+    "Admission Date: History of Present Illness: creatinine peaked at 3.4, improved with IV "
+    "fluids; extubated on HD#2; CHF exacerbation, diuresed with lasix.",
+    "Is the note above relevant with the concept 'Oliguria'? ### Answer: yes",
+] * 30
+NOTE = (
+    "Pt admitted with dyspnea. Creatinine peaked at 3.4 from a baseline of 0.9 and improved "
+    "with IV fluids over three days. Extubated on hospital day two. "
+) * 12
+CONCEPTS = [
+    "Rising serum creatinine",
+    "Oliguria",
+    "Ventilator management",
+    "Early extubation after a passed breathing trial",
+    "Atrial fibrillation",
+    "Ptosis",
+    "Volume overload treated with diuretics",
+]
+
+
+@pytest.fixture(
+    scope="module", params=[("llama", None), ("gemma3_text", 16)], ids=["llama", "gemma3-sliding16"]
+)
+def tiny(request, tmp_path_factory):  # noqa: ANN001, ANN201
+    arch, window = request.param
+    folder = build_tiny_model(
+        arch, tmp_path_factory.mktemp(arch) / "model", TEXTS, seed=3, sliding_window=window
+    )
+    model, tokenizer = load_model(folder)
+    return folder, model.eval(), tokenizer
+
+
+@pytest.fixture(scope="module")
+def template() -> QuestionTemplate:
+    return QuestionTemplate.load("concept_question_v1.jinja2")
+
+
+def test_prompt_is_fig3(template: QuestionTemplate) -> None:
+    text = template.head_text + "NOTE" + template.question("Ptosis")
+    assert " ".join(text.split()) == " ".join(FIG3.split())
+    assert text.endswith("\n### Answer:")  # the answer is the next token
+
+
+def test_shared_prefix_equals_full_prompts(tiny, template) -> None:  # noqa: ANN001
+    _, model, tokenizer = tiny
+    enc = PromptEncoder(tokenizer, template, note_budget=300)
+    note = enc.note(NOTE)
+    questions = [enc.question(c) for c in CONCEPTS]
+    assert len({len(q) for q in questions}) > 1  # left padding is exercised
+    shared = score_shared_prefix(model, note.ids, questions, enc.answer_ids, batch_size=3)
+    naive = score_naive(model, note.ids, questions, enc.answer_ids)
+    assert max(abs(a - b) for a, b in zip(shared, naive, strict=True)) < 1e-4
+    assert max(shared) - min(shared) > 1e-4  # the check can fail: scores differ by concept
+    if model.config.model_type == "gemma3_text":
+        assert len(note.ids) > 2 * model.config.sliding_window  # the window is crossed
+
+
+def test_note_budget_truncates(tiny, template) -> None:  # noqa: ANN001
+    _, _, tokenizer = tiny
+    enc = PromptEncoder(tokenizer, template, note_budget=20)
+    short, long = enc.note("Short note."), enc.note(NOTE)
+    assert not short.truncated and long.truncated
+    assert len(long.ids) == len(enc.note("").ids) + 20
+
+
+def test_answer_tokens_must_be_single_tokens(template) -> None:  # noqa: ANN001
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.train_from_iterator(
+        ["abc def"],
+        trainers.BpeTrainer(vocab_size=300, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
+    )
+    bytes_only = PreTrainedTokenizerFast(tokenizer_object=raw)
+    with pytest.raises(AnswerTokenError, match="' yes' is not one token"):
+        PromptEncoder(bytes_only, template, note_budget=10)
+
+
+def test_trainset_pseudo_labels_no_leak_and_order_free() -> None:
+    code_concepts = {
+        "584.9": {"leaf": ["C1", "C2"], "parent": ["C3"]},
+        "585.9": {"leaf": ["C4"], "parent": ["C5"]},
+        "428.0": {"leaf": ["C6"], "parent": ["C7", "C8"]},
+        "96.71": {"leaf": ["C9"], "parent": ["C10"]},
+    }
+    records = [
+        {"hadm_id": "7", "labels": ["584.9", "428.0"]},
+        {"hadm_id": "3", "labels": ["96.71"]},
+        {"hadm_id": "5", "labels": []},
+    ]
+    s = TrainsetSettings(neg_per_pos=1.0, max_pos_per_note=None, seed=1)
+    rows = build_concept_trainset(records, code_concepts, s)
+    assert rows == build_concept_trainset(list(reversed(records)), code_concepts, s)
+    by = {}
+    for r in rows:
+        by.setdefault(r["hadm_id"], []).append(r)
+    assert set(by) == {"3", "7"}  # an admission without labels gives no pair
+    pos7 = {r["concept_id"] for r in by["7"] if r["label"] == 1}
+    neg7 = {r["concept_id"] for r in by["7"] if r["label"] == 0}
+    assert pos7 == {"C1", "C2", "C3", "C6", "C7", "C8"}
+    assert len(neg7) == 4 and not neg7 & pos7  # only 4 concepts outside the gold codes
+    assert {r["concept_id"] for r in by["3"] if r["label"] == 0} <= {
+        "C1",
+        "C2",
+        "C3",
+        "C4",
+        "C5",
+        "C6",
+        "C7",
+        "C8",
+    }
+    capped = build_concept_trainset(
+        records, code_concepts, TrainsetSettings(neg_per_pos=0.5, max_pos_per_note=2, seed=1)
+    )
+    assert sum(r["label"] for r in capped if r["hadm_id"] == "7") == 2
+    assert sum(1 - r["label"] for r in capped if r["hadm_id"] == "7") == 1
+
+
+def test_groups_cover_pairs_in_steps_of_grad_accum() -> None:
+    items = [([1, 2], [[3], [4], [5], [6], [7]], [1, 0, 1, 0, 1]), ([8], [[9], [10]], [1, 0])]
+    groups = make_groups(items, size=4, steps=7, seed=0)
+    assert len(groups) == 7
+    assert sorted(len(g.questions) for g in groups[:3]) == [1, 2, 4]  # epoch 1: all pairs
+    assert groups == make_groups(items, size=4, steps=7, seed=0)
+
+
+def test_lora_train_save_reload(tiny, template, tmp_path: Path) -> None:  # noqa: ANN001
+    folder, _, tokenizer = tiny
+    model, _ = load_model(folder)
+    enc = PromptEncoder(tokenizer, template, note_budget=64)
+    note = enc.note(NOTE).ids
+    qs = [enc.question(c) for c in CONCEPTS[:4]]
+    labels = [1, 1, 0, 0]
+    s = LoraSettings(
+        r=4,
+        alpha=8,
+        dropout=0.0,
+        targets=("q_proj", "v_proj"),
+        steps=25,
+        grad_accum=4,
+        lr=0.02,
+        seed=0,
+    )
+    model = attach_lora(model, s)
+    report = train(model, [Group(note, qs, labels)] * s.steps, enc.answer_ids, s, progress=False)
+    assert len(report.losses) == 25
+    assert report.losses[-1] < 0.5 * report.losses[0]  # it learns the four answers
+    after = score_shared_prefix(model, note, qs, enc.answer_ids)
+    assert [p > 0.5 for p in after] == [True, True, False, False]
+    save_adapter(model, tmp_path / "adapter", {"steps": s.steps}, report.losses, "test")
+    saved = sorted(p.name for p in (tmp_path / "adapter").iterdir())
+    assert {
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "provenance.json",
+        "loss_curve.png",
+        "loss_curve.pdf",
+    } <= set(saved)
+    from peft import PeftModel
+
+    fresh, _ = load_model(folder)
+    reloaded = PeftModel.from_pretrained(fresh, str(tmp_path / "adapter")).eval()
+    again = score_shared_prefix(reloaded, note, qs, enc.answer_ids)
+    assert max(abs(a - b) for a, b in zip(after, again, strict=True)) < 1e-6
+    assert json.loads((tmp_path / "adapter" / "provenance.json").read_text())["steps"] == 25
+
+
+def test_interrupted_save_leaves_nothing(tiny, tmp_path: Path) -> None:  # noqa: ANN001
+    folder, _, _ = tiny
+    model, _ = load_model(folder)
+    model = attach_lora(model, LoraSettings(r=2, alpha=2, targets=("q_proj",)))
+
+    def boom(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise KeyboardInterrupt
+
+    model.save_pretrained = boom
+    with pytest.raises(KeyboardInterrupt):
+        save_adapter(model, tmp_path / "adapter", {}, [1.0], "t")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_backbone_registry_reads_config() -> None:
+    b = Backbone.from_config(
+        "llama3_8b",
+        {
+            "source": "hf",
+            "path": "/models/llama",
+            "dtype": "bfloat16",
+            "lora_targets": ["q_proj"],
+            "note_budget": 2500,
+            "revision": "abc",
+        },
+    )
+    assert b.model_dir() == Path("/models/llama") and b.lora_targets == ("q_proj",)
+    assert Backbone.from_config(
+        "demo",
+        {
+            "source": "gguf",
+            "gguf": "smollm2-135m-instruct",
+            "dtype": "float32",
+            "lora_targets": ["q_proj"],
+            "note_budget": 384,
+        },
+    ).model_dir() == Path("results/models/demo")
+    with pytest.raises(ValueError, match="dtype"):
+        Backbone.from_config("x", {"source": "hf", "path": "p", "dtype": "int8"})
+
+
+def test_float32_tolerance_is_the_real_one() -> None:
+    assert torch.get_default_dtype() == torch.float32

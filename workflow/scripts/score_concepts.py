@@ -1,0 +1,23 @@
+"""Snakemake adapter: rule score_concepts -> cec.stage1.run.score_notes."""
+
+import json
+import logging
+from pathlib import Path
+
+from cec.llm.backbones import Backbone
+from cec.logs import job_log
+from cec.stage1.run import NoteView, score_notes
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    backbone = Backbone.from_config(snakemake.wildcards.backbone, snakemake.params.backbone)
+    cfg = snakemake.params.settings
+    view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
+    summary = score_notes(
+        backbone, snakemake.input.model, snakemake.input.adapter, snakemake.input.split,
+        snakemake.input.concepts, json.loads(Path(snakemake.input.code_concepts).read_text()),
+        snakemake.output.scores, snakemake.output.summary, view=view,
+        batch_size=int(cfg["score_batch"]), device=cfg["device"],
+    )
+    logging.info("stage-1 scores: %s", summary)

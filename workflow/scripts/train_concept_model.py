@@ -1,0 +1,37 @@
+"""Snakemake adapter: rule train_concept_model -> cec.stage1.run.train_concept_model."""
+
+import logging
+
+from cec.llm.backbones import Backbone
+from cec.llm.lora import LoraSettings
+from cec.logs import job_log
+from cec.stage1.run import NoteView, train_concept_model
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    name = snakemake.wildcards.backbone
+    backbone = Backbone.from_config(name, snakemake.params.backbone)
+    cfg = snakemake.params.settings
+    lora = cfg["lora"]
+    settings = LoraSettings(
+        r=int(lora["r"]),
+        alpha=int(lora["alpha"]),
+        dropout=float(lora["dropout"]),
+        targets=backbone.lora_targets,
+        steps=int(cfg["steps"].get(name, cfg["steps"]["default"])),
+        grad_accum=int(lora["grad_accum"]),
+        lr=float(lora["lr"]),
+        seed=int(cfg["trainset"]["seed"]),
+        optimizer=str(lora["optimizer"]),
+        qlora=bool(lora["qlora"]),
+    )
+    view = NoteView.from_report(snakemake.params.note_view,
+                                snakemake.input.get("sections"))
+    provenance = train_concept_model(
+        backbone, snakemake.input.model, snakemake.input.trainset, snakemake.input.train,
+        snakemake.input.concepts, snakemake.output[0], settings, view=view,
+        device=cfg["device"], template=snakemake.input.template,
+    )
+    logging.info("trained in %s s; final losses %s", provenance["train_seconds"],
+                 provenance["loss_curve"][-5:])
