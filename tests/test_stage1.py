@@ -236,3 +236,12 @@ def test_backbone_registry_reads_config() -> None:
 
 def test_float32_tolerance_is_the_real_one() -> None:
     assert torch.get_default_dtype() == torch.float32
+
+
+def test_rank_auc_by_hand() -> None:
+    from cec.stage1.run import rank_auc
+
+    # positives 0.9, 0.4; negatives 0.5, 0.1: pairs won 3 of 4 -> 0.75
+    assert rank_auc([(0.9, True), (0.4, True), (0.5, False), (0.1, False)]) == 0.75
+    assert rank_auc([(0.5, True), (0.5, False)]) == 0.5  # a tie counts half
+    assert rank_auc([(0.5, True)]) is None

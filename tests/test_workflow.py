@@ -74,6 +74,17 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
         assert "history of present illness" in titles
         guard = np.load(work / "results" / "privacy" / dataset / "note_shingles.npy")
         assert guard.dtype == np.uint64 and guard.ndim == 1  # hashes only, no text
+        # stage 1: the adapter with its provenance, and one score per (note, concept)
+        adapter = work / "results" / "adapters" / dataset / "tiny_llama" / "concept"
+        provenance = json.loads((adapter / "provenance.json").read_text())
+        assert provenance["lora"]["r"] == 32 and len(provenance["loss_curve"]) == 4
+        assert (adapter / "adapter_model.safetensors").exists()
+        scores = work / "results" / "scores" / dataset / "tiny_llama" / "dev.tsv"
+        rows = scores.read_text().splitlines()
+        n_concepts = len((concepts / "concepts.tsv").read_text().splitlines()) - 1
+        assert rows[0] == "hadm_id\tconcept_id\tp_yes"
+        assert len(rows) - 1 == sizes["dev"] * n_concepts
+        assert all(0.0 <= float(r.split("\t")[2]) <= 1.0 for r in rows[1:])
     # the concept counts are printed beside the paper's
     assert "paper: 325 = 229 parent + 96 leaf" in result.stdout + result.stderr
     top50 = json.loads((work / "results/data/mimic3_50/data_report.json").read_text())
@@ -132,6 +143,21 @@ def test_default_and_paper_configs_are_valid(tmp_path: Path) -> None:
     for name in ("config.yaml", "mimic3.yaml", "tiny.yaml"):
         config = yaml.safe_load((REPO / "config" / name).read_text())
         validate(config, str(REPO / "config" / "schema.yaml"))
+    paper = yaml.safe_load((REPO / "config" / "mimic3.yaml").read_text())
+    assert paper["stage1"]["backbones"] == ["llama3_8b", "gemma_7b"]
+    assert paper["stage1"]["steps"] == {"default": 100, "gemma_7b": 500}  # Appendix A
+    assert paper["stage1"]["lora"]["optimizer"] == "paged_adamw_8bit"
+
+
+def test_gemma_demo_layers_over_the_demo(tmp_path: Path) -> None:
+    work = _copy_workflow(tmp_path)
+    result = _run(
+        ["all", "-n", "--configfile", "config/config.yaml", "config/demo_gemma.yaml"],
+        work,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "results/scores/mimic3_50/gemma3_270m/test.tsv" in result.stdout
 
 
 def test_lint_and_format_are_clean() -> None:

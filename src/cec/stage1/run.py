@@ -61,6 +61,25 @@ def read_concepts(path: str | Path) -> dict[str, str]:
     return out
 
 
+def rank_auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
+    """ROC AUC by the rank-sum (Mann-Whitney) formula, ties counted half."""
+    pos = sum(1 for _, y in pairs if y)
+    neg = len(pairs) - pos
+    if not pos or not neg:
+        return None
+    ordered = sorted(pairs, key=lambda t: t[0])
+    rank_sum = 0.0
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j < len(ordered) and ordered[j][0] == ordered[i][0]:
+            j += 1
+        mid = (i + j + 1) / 2  # average 1-based rank of the tie block
+        rank_sum += mid * sum(1 for _, y in ordered[i:j] if y)
+        i = j
+    return round((rank_sum - pos * (pos + 1) / 2) / (pos * neg), 4)
+
+
 def _device(requested: str) -> str:
     import torch
 
@@ -187,6 +206,7 @@ def score_notes(
     questions = [encoder.question(concepts[c]) for c in ids]
     records = list(read_jsonl(split_jsonl))
     correct = positives = true_pos = pred_pos = truncated = 0
+    pairs: list[tuple[float, bool]] = []
     start = time.perf_counter()
     with atomic_write(out_tsv) as fh:
         fh.write("hadm_id\tconcept_id\tp_yes\n")
@@ -205,6 +225,7 @@ def score_notes(
             for cid, p in zip(ids, probs, strict=True):
                 fh.write(f"{rec['hadm_id']}\t{cid}\t{p:.6f}\n")
                 y, yhat = cid in gold, p > 0.5
+                pairs.append((p, y))
                 correct += y == yhat
                 positives += y
                 pred_pos += yhat
@@ -226,6 +247,7 @@ def score_notes(
         )
         if positives and negatives
         else None,
+        "pseudo_label_auc": rank_auc(pairs),
         "pseudo_positive_share": round(positives / n, 4) if n else None,
         "predicted_yes_share": round(pred_pos / n, 4) if n else None,
     }
