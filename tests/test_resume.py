@@ -52,6 +52,9 @@ def test_killed_training_leaves_no_adapter_and_reruns(tmp_path: Path) -> None:
     proc.wait()
     adapter = work / TARGET
     assert not adapter.exists() or not any(adapter.iterdir())  # nothing half-written
+    # a killed Snakemake leaves its lock: the documented recovery is --unlock, then rerun
+    unlock = _run([TARGET, "--unlock", "--configfile", "config/long.yaml"], work)
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
     rerun = _run(
         [TARGET, "--cores", "2", "--configfile", "config/long.yaml", "--rerun-incomplete"],
         work,
