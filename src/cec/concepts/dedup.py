@@ -190,10 +190,8 @@ def counts_line(summary: dict[str, Any]) -> str:
     return line
 
 
-def read_code_phrases(
-    concepts_tsv: str | Path, code_concepts_json: str | Path
-) -> dict[str, list[str]]:
-    """code -> its concept phrases (leaf first, then parent), from the rule's outputs."""
+def read_concept_texts(concepts_tsv: str | Path) -> dict[str, str]:
+    """concept_id -> text, from concepts.tsv (checked header and field count)."""
     texts: dict[str, str] = {}
     with open(concepts_tsv, encoding="utf-8") as fh:
         header = fh.readline().rstrip("\n").split("\t")
@@ -204,6 +202,14 @@ def read_code_phrases(
             if len(parts) != 4:
                 raise InputError("expected 4 tab-separated fields", file=concepts_tsv, row=number)
             texts[parts[0]] = parts[3]
+    return texts
+
+
+def read_code_phrases(
+    concepts_tsv: str | Path, code_concepts_json: str | Path
+) -> dict[str, list[str]]:
+    """code -> its concept phrases (leaf first, then parent), from the rule's outputs."""
+    texts = read_concept_texts(concepts_tsv)
     mapping = json.loads(Path(code_concepts_json).read_text(encoding="utf-8"))
     out: dict[str, list[str]] = {}
     for code, ids in mapping.items():

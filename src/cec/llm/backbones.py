@@ -105,5 +105,5 @@ def load_model(
     tokenizer = AutoTokenizer.from_pretrained(model_dir, revision=revision)
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
     if not quantize_4bit:
-        model.to(device)
+        model.to(device)  # type: ignore[arg-type]
     return model, tokenizer

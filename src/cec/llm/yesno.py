@@ -34,9 +34,9 @@ def has_sliding_window(model: Any) -> bool:
 
 def _packed(
     prefix_len: int, questions: Sequence[Sequence[int]], with_prefix: bool, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Input ids (questions, after the prefix if `with_prefix`), position ids, the query
-    and key positions used by the mask, and the index of each question's last token."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Question ids, position ids (prefix included if `with_prefix`), the question each
+    position belongs to (-1 for the prefix), and the index of each question's last token."""
     q_ids = [t for q in questions for t in q]
     q_pos = [prefix_len + i for q in questions for i in range(len(q))]
     ends = torch.tensor([len(q) for q in questions], device=device).cumsum(0) - 1
@@ -50,7 +50,7 @@ def _packed(
         [-1] * (prefix_len if with_prefix else 0) + [i for i, q in enumerate(questions) for _ in q],
         device=device,
     )
-    return torch.tensor(q_ids, dtype=torch.long, device=device), pos, owner, ends, pos
+    return torch.tensor(q_ids, dtype=torch.long, device=device), pos, owner, ends
 
 
 def _mask(
@@ -128,7 +128,7 @@ def answer_logits(
     device = model.device
     p = len(prefix)
     with_prefix = cache is None
-    q_ids, pos, owner, ends, _ = _packed(p, questions, with_prefix, device)
+    q_ids, pos, owner, ends = _packed(p, questions, with_prefix, device)
     if with_prefix:
         q_ids = torch.cat([torch.tensor(list(prefix), dtype=torch.long, device=device), q_ids])
     mask = _masks(model, p, owner, pos, with_prefix)

@@ -14,6 +14,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from cec.concepts.dedup import read_concept_texts
 from cec.errors import InputError
 from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone, load_model
@@ -48,17 +49,6 @@ class NoteView:
         from cec.sections import note_view
 
         return note_view(text, self.split_titles, "sections", self.keep)
-
-
-def read_concepts(path: str | Path) -> dict[str, str]:
-    """concept_id -> text from concepts.tsv."""
-    out: dict[str, str] = {}
-    with open(path, encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            cid, _level, _owner, text = line.rstrip("\n").split("\t")
-            out[cid] = text
-    return out
 
 
 def rank_auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
@@ -111,7 +101,7 @@ def train_concept_model(
         model_dir, dtype, device, backbone.revision, quantize_4bit=lora.qlora and device == "cuda"
     )
     encoder = PromptEncoder(tokenizer, QuestionTemplate.load(template), backbone.note_budget)
-    concepts = read_concepts(concepts_tsv)
+    concepts = read_concept_texts(concepts_tsv)
     notes = {r["hadm_id"]: r["text"] for r in read_jsonl(train_jsonl)}
     by_note: dict[str, list[tuple[str, int]]] = {}
     for row in read_jsonl(trainset_path):
@@ -201,7 +191,7 @@ def score_notes(
     )
     if list(encoder.answer_ids) != provenance["answer_token_ids"]:
         raise InputError("the adapter was trained with other answer tokens", file=adapter_dir)
-    concepts = read_concepts(concepts_tsv)
+    concepts = read_concept_texts(concepts_tsv)
     ids = list(concepts)
     questions = [encoder.question(concepts[c]) for c in ids]
     records = list(read_jsonl(split_jsonl))
