@@ -245,3 +245,16 @@ def test_rank_auc_by_hand() -> None:
     assert rank_auc([(0.9, True), (0.4, True), (0.5, False), (0.1, False)]) == 0.75
     assert rank_auc([(0.5, True), (0.5, False)]) == 0.5  # a tie counts half
     assert rank_auc([(0.5, True)]) is None
+
+
+def test_lora_init_is_seeded(tiny) -> None:  # noqa: ANN001
+    folder, _, _ = tiny
+    s = LoraSettings(r=4, alpha=8, targets=("q_proj",), seed=5)
+    weights = []
+    for _ in range(2):
+        model, _ = load_model(folder)
+        torch.manual_seed(12345 + len(weights))  # whatever ran before must not matter
+        lora = attach_lora(model, s)
+        weights.append({k: v.clone() for k, v in lora.named_parameters() if "lora_A" in k})
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

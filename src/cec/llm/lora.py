@@ -80,7 +80,11 @@ def make_groups(
 
 
 def attach_lora(model: Any, s: LoraSettings) -> Any:
+    """Wrap the model with LoRA; the adapter's random init is seeded by `s.seed`."""
+    import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    torch.manual_seed(s.seed)
 
     if s.qlora:
         model = prepare_model_for_kbit_training(model)
