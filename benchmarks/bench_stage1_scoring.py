@@ -40,7 +40,6 @@ def main() -> None:
     enc = PromptEncoder(
         tokenizer, QuestionTemplate.load("concept_question_v1.jinja2"), args.note_tokens
     )
-    texts = []
     with open(args.concepts, encoding="utf-8") as fh:
         next(fh)
         texts = [line.rstrip("\n").split("\t")[3] for line in fh][: args.n_concepts]

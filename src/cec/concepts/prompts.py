@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
@@ -52,7 +52,6 @@ class ConceptRequest:
     prompt: str
     template: str
     attempt: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def template_path(name: str, folder: Path | None = None) -> Path:

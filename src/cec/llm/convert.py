@@ -50,12 +50,12 @@ def build_backbone(
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     with atomic_dir(out_dir) as tmp:
         if backbone.source == "tiny":
-            from cec.llm.tiny import build_tiny_model
+            from cec.llm.tiny import DEFAULT_TEXTS, build_tiny_model
 
             build_tiny_model(
                 backbone.arch or "llama",
                 tmp,
-                tiny_texts or _TINY_TEXTS,
+                tiny_texts or DEFAULT_TEXTS,
                 seed=int(backbone.extra.get("seed", 0)),
                 sliding_window=backbone.extra.get("sliding_window"),
             )
@@ -80,11 +80,3 @@ def build_backbone(
         else:
             raise ValueError(f"backbone {backbone.name}: source {backbone.source} needs no build")
     return Path(out_dir)
-
-
-_TINY_TEXTS = [
-    "Admission Date: Discharge Date: History of Present Illness: Brief Hospital Course:",
-    "Is the note above relevant with the concept? ### Answer: yes ### Answer: no",
-    "creatinine kidney failure ventilation intubated extubated heart failure atrial "
-    "fibrillation hypertension diabetes pneumonia sepsis transfusion catheter",
-] * 20

@@ -20,6 +20,14 @@ TINY_SIZES = dict(
     head_dim=16,
 )
 SPECIALS = ["<pad>", "<s>", "</s>"]
+# Tokenizer training text for a tiny backbone built by the workflow (config source: tiny):
+# the prompt's own words and some clinical vocabulary, so prompts are not all bytes.
+DEFAULT_TEXTS = [
+    "Admission Date: Discharge Date: History of Present Illness: Brief Hospital Course:",
+    "Is the note above relevant with the concept? ### Answer: yes ### Answer: no",
+    "creatinine kidney failure ventilation intubated extubated heart failure atrial "
+    "fibrillation hypertension diabetes pneumonia sepsis transfusion catheter",
+] * 20
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # noqa: ANN201
