@@ -28,6 +28,7 @@ wildcard_constraints:
 include: "rules/data.smk"
 include: "rules/concepts.smk"
 include: "rules/concept_model.smk"
+include: "rules/label_model.smk"
 
 
 rule all:

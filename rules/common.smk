@@ -152,6 +152,89 @@ def all_targets():
     targets = []
     for dataset in config["datasets"]:
         targets += (
-            dataset_files(dataset) + concept_files(dataset) + stage1_files(dataset)
+            dataset_files(dataset)
+            + concept_files(dataset)
+            + stage1_files(dataset)
+            + prediction_files(dataset)
         )
     return targets
+
+
+# Stage 2 (label model, predictions): methods and the files they need.
+FIXED_METHODS = ["direct_zeroshot", "direct_ft", "leaf_concepts"]
+METHOD_VARIANT = {
+    "direct_zeroshot": "direct",
+    "direct_ft": "direct",
+    "leaf_concepts": "leaf",
+}
+
+
+def cec_methods():
+    """The cec_kN methods of the config, made in one job (they share their prompts)."""
+    return [m for m in config["stage2"]["methods"] if m.startswith("cec_k")]
+
+
+def label_backbone(backbone):
+    """The model the label stage runs for a row backbone (the paper: Bio-Medical-Llama-3-8B
+    for the Llama row); by default the row backbone itself."""
+    return config["stage2"].get("label_backbone", {}).get(backbone, backbone)
+
+
+def label_template(variant):
+    kind = "direct" if variant == "direct" else "label"
+    return f"{PROMPT_DIR}/{config['stage2']['templates'][kind]}"
+
+
+def label_train_inputs(wildcards):
+    return {
+        "model": model_dir(label_backbone(wildcards.backbone)),
+        "trainset": f"results/trainsets/{wildcards.dataset}/label_{wildcards.variant}_seed{wildcards.seed}.jsonl",
+        "train": f"results/data/{wildcards.dataset}/train.jsonl",
+        "concepts": f"results/concepts/{wildcards.dataset}/concepts.tsv",
+        "codes": f"results/data/{wildcards.dataset}/codes.tsv",
+        "template": label_template(wildcards.variant),
+        **sections_input(wildcards),
+    }
+
+
+def predict_inputs(wildcards, method=None):
+    """Inputs of one prediction job: the label adapter unless zero-shot, and stage-1
+    answers unless direct coding."""
+    method = method or wildcards.method
+    variant = METHOD_VARIANT.get(method, "cec")
+    d, b, s = wildcards.dataset, wildcards.backbone, wildcards.seed
+    inputs = {
+        "model": model_dir(label_backbone(b)),
+        "split": f"results/data/{d}/{wildcards.split}.jsonl",
+        "codes": f"results/data/{d}/codes.tsv",
+        "concepts": f"results/concepts/{d}/concepts.tsv",
+        "code_concepts": f"results/concepts/{d}/code_concepts.json",
+        "template": label_template(variant),
+        **sections_input(wildcards),
+    }
+    if method != "direct_zeroshot":
+        inputs["adapter"] = f"results/adapters/{d}/{b}/label_{variant}/seed{s}"
+    if variant != "direct":
+        inputs["scores"] = f"results/scores/{d}/{b}/{wildcards.split}.tsv"
+    return inputs
+
+
+def predict_cec_inputs(wildcards):
+    return predict_inputs(wildcards, method="cec_k5")
+
+
+def prediction_files(dataset):
+    s2 = config["stage2"]
+    return [
+        f"results/predictions/{dataset}/{backbone}/{method}/seed{seed}/{split}.tsv"
+        for backbone in s2["backbones"]
+        for method in s2["methods"]
+        for seed in s2["seeds"]
+        for split in s2["splits"]
+    ]
+
+
+# CPU threads per LLM job. The demo runs two 1-thread jobs side by side on 2 cores: the
+# same arithmetic throughput as one 2-thread job, and each job's start-up (imports, model
+# load: ~5 s) overlaps the other's work.
+LLM_THREADS = config.get("llm_threads", 2)

@@ -10,7 +10,7 @@ rule build_backbone:
         "results/benchmarks/build_backbone/{backbone}.tsv"
     conda:
         "../envs/llm.yaml"
-    threads: 2
+    threads: LLM_THREADS
     resources:
         mem_mb=4000,
         runtime=20,
@@ -52,7 +52,7 @@ rule train_concept_model:
         "results/benchmarks/train_concept_model/{dataset}/{backbone}.tsv"
     conda:
         "../envs/llm.yaml"
-    threads: 2
+    threads: LLM_THREADS
     resources:
         mem_mb=8000,
         runtime=120,
@@ -77,7 +77,7 @@ rule score_concepts:
         "results/benchmarks/score_concepts/{dataset}/{backbone}/{split}.tsv"
     conda:
         "../envs/llm.yaml"
-    threads: 2
+    threads: LLM_THREADS
     resources:
         mem_mb=8000,
         runtime=120,

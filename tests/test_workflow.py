@@ -85,6 +85,26 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
         assert rows[0] == "hadm_id\tconcept_id\tp_yes"
         assert len(rows) - 1 == sizes["dev"] * n_concepts
         assert all(0.0 <= float(r.split("\t")[2]) <= 1.0 for r in rows[1:])
+        # stage 2: one trained label adapter per variant (Appendix A settings) ...
+        for variant in ("direct", "leaf", "cec"):
+            label = work / "results/adapters" / dataset / "tiny_llama" / f"label_{variant}/seed13"
+            prov = json.loads((label / "provenance.json").read_text())
+            assert prov["lora"]["alpha"] == 128 and prov["lora"]["targets"] == ["k_proj", "v_proj"]
+            assert prov["template"].startswith("direct" if variant == "direct" else "label")
+            assert len(prov["loss_curve"]) == 3 and (label / "loss_curve.png").exists()
+        # ... and one probability per (admission, code) for every method
+        n_codes = len((work / "results/data" / dataset / "codes.tsv").read_text().splitlines()) - 1
+        preds = {}
+        for method in ("direct_zeroshot", "direct_ft", "leaf_concepts", "cec_k3", "cec_k6"):
+            path = work / "results/predictions" / dataset / "tiny_llama" / method / "seed13/dev.tsv"
+            rows = path.read_text().splitlines()
+            assert rows[0] == "hadm_id\tcode\tprob"
+            assert len(rows) - 1 == sizes["dev"] * n_codes
+            preds[method] = [float(r.split("\t")[2]) for r in rows[1:]]
+            assert all(0.0 <= p <= 1.0 for p in preds[method])
+        assert preds["cec_k3"] != preds["cec_k6"]  # k changes the prompts
+        assert preds["direct_zeroshot"] != preds["direct_ft"]  # the adapter changes answers
+    _check_cec_code(work)
     # the concept counts are printed beside the paper's
     assert "paper: 325 = 229 parent + 96 leaf" in result.stdout + result.stderr
     top50 = json.loads((work / "results/data/mimic3_50/data_report.json").read_text())
@@ -109,6 +129,59 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
         for line in note.splitlines():
             if len(line.split()) >= 8:
                 assert line not in logs
+
+
+def _check_cec_code(work: Path) -> None:
+    """`cec code` on a dev note with the adapters the run trained, with no network."""
+    import socket
+
+    from cec.cli import main
+
+    record = next(iter(read_jsonl(work / "results/data/rare50/dev.jsonl")))
+    note = work / "note.txt"
+    note.write_text(record["text"])
+    args = [
+        "code",
+        str(note),
+        "--dataset",
+        "rare50",
+        "--backbone",
+        "tiny_llama",
+        "--configfile",
+        str(work / "config/tiny.yaml"),
+        "--results",
+        str(work / "results"),
+    ]
+
+    def no_network(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        raise AssertionError("cec code tried to open a network connection")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", no_network)
+        mp.setattr(socket, "create_connection", no_network)
+        import io
+        from contextlib import redirect_stderr, redirect_stdout
+
+        err = io.StringIO()
+        with redirect_stderr(err):
+            assert main(args) == 2  # the note is over the 128-token budget ...
+        assert "budget is 128" in err.getvalue() and "--truncate" in err.getvalue()
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert main([*args, "--truncate", "--json"]) == 0  # ... unless cut on purpose
+        result = json.loads(out.getvalue())
+        codes = (work / "results/data/rare50/codes.tsv").read_text().splitlines()[1:]
+        assert len(result["codes"]) == len(codes) and result["truncated"]
+        probs = [c["prob"] for c in result["codes"]]
+        assert probs == sorted(probs, reverse=True) and all(0 <= p <= 1 for p in probs)
+        top = result["codes"][0]
+        assert 1 <= len(top["concepts"]) <= 2 + 6
+        assert {e["answer"] for e in top["concepts"]} <= {"yes", "no"}
+        assert all(e["answer"] == "no" for e in top["concepts"] if e["of"] == "another code")
+        text = io.StringIO()
+        with redirect_stdout(text):
+            assert main([*args, "--truncate", "--all"]) == 0
+        assert top["title"] in text.getvalue()  # the report names codes by their titles
 
 
 def _bad_config(tmp_path: Path, edit) -> subprocess.CompletedProcess[str]:

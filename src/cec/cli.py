@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -132,7 +133,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prep.add_argument("--quiet", action="store_true", help="no progress bars")
     prep.set_defaults(func=_cmd_prepare)
+
+    code = sub.add_parser(
+        "code",
+        help="code a new note with the trained models (local only) and show the evidence",
+    )
+    code.add_argument("note", type=Path, help="a UTF-8 text file holding one note")
+    code.add_argument("--dataset", required=True, help="label set: a dataset of the config")
+    code.add_argument("--backbone", required=True, help="a backbone of stage2.backbones")
+    code.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
+    code.add_argument("--results", type=Path, default=Path("results"), help="workflow outputs")
+    code.add_argument("--seed", type=int, help="label model seed (default: the first)")
+    code.add_argument("--k", type=int, default=6, help="concepts per code (Table 2's CEC: 6)")
+    code.add_argument("--threshold", type=float, default=0.5, help="print codes above this")
+    code.add_argument("--all", action="store_true", help="print every code, not only those above")
+    code.add_argument("--truncate", action="store_true", help="cut a note over the budget")
+    code.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    code.add_argument("--json", action="store_true", help="print JSON (every code)")
+    code.set_defaults(func=_cmd_code)
     return parser
+
+
+def _cmd_code(args: argparse.Namespace) -> int:
+    from cec.code_note import code_note, format_result, load_config
+
+    result = code_note(
+        args.note,
+        load_config(args.configfile),
+        args.dataset,
+        args.backbone,
+        seed=args.seed,
+        k=args.k,
+        results=args.results,
+        truncate=args.truncate,
+        device=args.device,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(format_result(result, args.threshold, args.all))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,8 +17,14 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 @contextlib.contextmanager
-def job_log(path: str | Path) -> Iterator[TextIO]:
-    """Send stderr and logging to `path` for the duration of a job."""
+def job_log(path: str | Path, threads: int | None = None) -> Iterator[TextIO]:
+    """Send stderr and logging to `path` for the duration of a job; with `threads`, hold
+    torch to the job's thread count (by default it takes every core, and two jobs side
+    by side would then fight over them)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         old = sys.stderr

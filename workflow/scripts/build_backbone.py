@@ -8,7 +8,7 @@ from cec.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], threads=snakemake.threads):
     backbone = Backbone.from_config(snakemake.wildcards.backbone, snakemake.params.backbone)
     build_backbone(backbone, snakemake.output[0])
     logging.info("backbone %s written to %s", backbone.name, snakemake.output[0])

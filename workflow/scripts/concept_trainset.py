@@ -19,6 +19,7 @@ with job_log(snakemake.log[0]):
     )
     code_concepts = json.loads(Path(snakemake.input.code_concepts).read_text())
     rows = build_concept_trainset(read_jsonl(snakemake.input.train), code_concepts, settings)
-    summary = write_trainset(rows, Path(snakemake.output.rows), Path(snakemake.output.summary),
-                             settings)
+    summary = write_trainset(
+        rows, Path(snakemake.output.rows), Path(snakemake.output.summary), settings
+    )
     logging.info("stage-1 training set: %s", summary)

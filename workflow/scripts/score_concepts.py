@@ -10,14 +10,21 @@ from cec.stage1.run import NoteView, score_notes
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], threads=snakemake.threads):
     backbone = Backbone.from_config(snakemake.wildcards.backbone, snakemake.params.backbone)
     cfg = snakemake.params.settings
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     summary = score_notes(
-        backbone, snakemake.input.model, snakemake.input.adapter, snakemake.input.split,
-        snakemake.input.concepts, json.loads(Path(snakemake.input.code_concepts).read_text()),
-        snakemake.output.scores, snakemake.output.summary, view=view,
-        batch_size=int(cfg["score_batch"]), device=cfg["device"],
+        backbone,
+        snakemake.input.model,
+        snakemake.input.adapter,
+        snakemake.input.split,
+        snakemake.input.concepts,
+        json.loads(Path(snakemake.input.code_concepts).read_text()),
+        snakemake.output.scores,
+        snakemake.output.summary,
+        view=view,
+        batch_size=int(cfg["score_batch"]),
+        device=cfg["device"],
     )
     logging.info("stage-1 scores: %s", summary)

@@ -9,7 +9,7 @@ from cec.stage1.run import NoteView, train_concept_model
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], threads=snakemake.threads):
     name = snakemake.wildcards.backbone
     backbone = Backbone.from_config(name, snakemake.params.backbone)
     cfg = snakemake.params.settings
@@ -26,12 +26,21 @@ with job_log(snakemake.log[0]):
         optimizer=str(lora["optimizer"]),
         qlora=bool(lora["qlora"]),
     )
-    view = NoteView.from_report(snakemake.params.note_view,
-                                snakemake.input.get("sections"))
+    view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     provenance = train_concept_model(
-        backbone, snakemake.input.model, snakemake.input.trainset, snakemake.input.train,
-        snakemake.input.concepts, snakemake.output[0], settings, view=view,
-        device=cfg["device"], template=snakemake.input.template,
+        backbone,
+        snakemake.input.model,
+        snakemake.input.trainset,
+        snakemake.input.train,
+        snakemake.input.concepts,
+        snakemake.output[0],
+        settings,
+        view=view,
+        device=cfg["device"],
+        template=snakemake.input.template,
     )
-    logging.info("trained in %s s; final losses %s", provenance["train_seconds"],
-                 provenance["loss_curve"][-5:])
+    logging.info(
+        "trained in %s s; final losses %s",
+        provenance["train_seconds"],
+        provenance["loss_curve"][-5:],
+    )

@@ -32,6 +32,7 @@ class Backbone:
     dtype: str = "float32"
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     note_budget: int = 512
+    cpu_dtype: str = "float32"  # on CPU: scoring dtype, and training autocast (fp32 weights)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -45,10 +46,12 @@ class Backbone:
             "dtype",
             "lora_targets",
             "note_budget",
+            "cpu_dtype",
         }
         extra = {k: v for k, v in cfg.items() if k not in known}
-        if cfg.get("dtype", "float32") not in DTYPES:
-            raise ValueError(f"backbones.{name}.dtype must be one of {DTYPES}")
+        for key in ("dtype", "cpu_dtype"):
+            if cfg.get(key, "float32") not in DTYPES:
+                raise ValueError(f"backbones.{name}.{key} must be one of {DTYPES}")
         return cls(
             name=name,
             source=cfg["source"],
@@ -59,6 +62,7 @@ class Backbone:
             dtype=cfg.get("dtype", "float32"),
             lora_targets=tuple(cfg.get("lora_targets", cls.lora_targets)),
             note_budget=int(cfg.get("note_budget", 512)),
+            cpu_dtype=cfg.get("cpu_dtype", "float32"),
             extra=extra,
         )
 

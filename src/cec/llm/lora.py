@@ -3,12 +3,14 @@
 A training step takes `grad_accum` question/answer pairs about one note and runs the note
 once (see `yesno.shared_prefix_loss`): the mean loss over the pairs equals accumulating
 them one by one (Appendix A: gradient accumulation 4, batch 1), at the cost of a single
-prefix pass. CPU runs fp32 LoRA with torch AdamW; CUDA runs bf16, optionally 4-bit QLoRA,
-with paged AdamW 8-bit (bitsandbytes), as in the paper.
+prefix pass. CPU runs fp32 LoRA with torch AdamW (matmuls optionally under bf16
+autocast); CUDA runs bf16, optionally 4-bit QLoRA, with paged AdamW 8-bit
+(bitsandbytes), as in the paper.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -49,6 +51,7 @@ class LoraSettings:
     seed: int = 13
     optimizer: str = "adamw"  # adamw | paged_adamw_8bit
     qlora: bool = False
+    cpu_autocast: str | None = None  # e.g. "bfloat16": CPU matmuls in bf16, weights fp32
 
 
 @dataclass
@@ -126,10 +129,18 @@ def train(
     opt = _optimizer(model, s)
     report = TrainReport()
     start = time.perf_counter()
+    on_cpu = next(model.parameters()).device.type == "cpu"
     for group in tqdm(
         groups, desc="LoRA steps", disable=not progress, file=sys.stderr, mininterval=5.0
     ):
-        loss = shared_prefix_loss(model, group.prefix, group.questions, group.labels, answer_ids)
+        if on_cpu and s.cpu_autocast and s.cpu_autocast != "float32":
+            context: Any = torch.autocast("cpu", dtype=getattr(torch, s.cpu_autocast))
+        else:
+            context = contextlib.nullcontext()
+        with context:
+            loss = shared_prefix_loss(
+                model, group.prefix, group.questions, group.labels, answer_ids
+            )
         value = float(loss.detach())
         if not math.isfinite(value):
             raise FloatingPointError(f"non-finite loss at step {len(report.losses) + 1}")

@@ -25,13 +25,15 @@ SPECIALS = ["<pad>", "<s>", "</s>"]
 DEFAULT_TEXTS = [
     "Admission Date: Discharge Date: History of Present Illness: Brief Hospital Course:",
     "Is the note above relevant with the concept? ### Answer: yes ### Answer: no",
+    "Question: Does the patient contain the disease? Answer: Yes Answer: No ### Response:",
     "creatinine kidney failure ventilation intubated extubated heart failure atrial "
     "fibrillation hypertension diabetes pneumonia sepsis transfusion catheter",
 ] * 20
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # noqa: ANN201
-    """Byte-level BPE; ' yes' and ' no' are added whole so answers are single tokens."""
+    """Byte-level BPE; the answers (' yes', ' no' after Fig. 3's cue; 'Yes', 'No' on
+    their own line after Fig. 4's) are added whole so that they are single tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -43,7 +45,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # noqa: ANN20
         special_tokens=SPECIALS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    corpus = list(texts) + [" yes", " no", " Yes", " No"] * 50
+    corpus = list(texts) + [" yes", " no", " Yes", " No", "Yes", "No"] * 50
     tok.train_from_iterator(corpus, trainer=trainer)
     return PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>"

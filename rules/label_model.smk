@@ -1,0 +1,117 @@
+# Stage 2 (paper Section 3.4, Appendix A): the label model and the predictions of every
+# method of Tables 2-4.
+
+
+rule label_trainset:
+    input:
+        train="results/data/{dataset}/train.jsonl",
+        codes="results/data/{dataset}/codes.tsv",
+        code_concepts="results/concepts/{dataset}/code_concepts.json",
+    output:
+        rows="results/trainsets/{dataset}/label_{variant}_seed{seed}.jsonl",
+        summary="results/trainsets/{dataset}/label_{variant}_seed{seed}_summary.json",
+    log:
+        "results/logs/label_trainset/{dataset}/{variant}_seed{seed}.log",
+    wildcard_constraints:
+        variant="direct|leaf|cec",
+        seed=r"\d+",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        settings=config["stage2"]["trainset"],
+    script:
+        "../workflow/scripts/label_trainset.py"
+
+
+rule train_label_model:
+    input:
+        unpack(label_train_inputs),
+    output:
+        directory("results/adapters/{dataset}/{backbone}/label_{variant}/seed{seed}"),
+    log:
+        "results/logs/train_label_model/{dataset}/{backbone}/{variant}_seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train_label_model/{dataset}/{backbone}/{variant}_seed{seed}.tsv"
+    wildcard_constraints:
+        variant="direct|leaf|cec",
+        seed=r"\d+",
+    conda:
+        "../envs/llm.yaml"
+    threads: LLM_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    params:
+        label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
+        backbones=config["backbones"],
+        settings=config["stage2"],
+        note_view=config["note_view"],
+    script:
+        "../workflow/scripts/train_label_model.py"
+
+
+rule predict_labels:
+    input:
+        unpack(predict_inputs),
+    output:
+        "results/predictions/{dataset}/{backbone}/{method}/seed{seed}/{split}.tsv",
+    log:
+        "results/logs/predict_labels/{dataset}/{backbone}/{method}/seed{seed}/{split}.log",
+    benchmark:
+        "results/benchmarks/predict_labels/{dataset}/{backbone}/{method}/seed{seed}/{split}.tsv"
+    wildcard_constraints:
+        method="|".join(FIXED_METHODS),
+        seed=r"\d+",
+    conda:
+        "../envs/llm.yaml"
+    threads: LLM_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    params:
+        methods=lambda wildcards: [wildcards.method],
+        label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
+        backbones=config["backbones"],
+        settings=config["stage2"],
+        note_view=config["note_view"],
+    script:
+        "../workflow/scripts/predict_labels.py"
+
+
+# cec_k3 .. cec_k6 in one job: their prompts for a code share the note and their first
+# concept lines, so one pass answers all of them (see cec.stage2.score).
+rule predict_cec:
+    input:
+        unpack(predict_cec_inputs),
+    output:
+        expand(
+            "results/predictions/{{dataset}}/{{backbone}}/{method}/seed{{seed}}/{{split}}.tsv",
+            method=cec_methods(),
+        ),
+    log:
+        "results/logs/predict_labels/{dataset}/{backbone}/cec/seed{seed}/{split}.log",
+    benchmark:
+        "results/benchmarks/predict_labels/{dataset}/{backbone}/cec/seed{seed}/{split}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    conda:
+        "../envs/llm.yaml"
+    threads: LLM_THREADS
+    resources:
+        mem_mb=8000,
+        runtime=480,
+        gpu=1,
+    params:
+        methods=cec_methods(),
+        label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
+        backbones=config["backbones"],
+        settings=config["stage2"],
+        note_view=config["note_view"],
+    script:
+        "../workflow/scripts/predict_labels.py"

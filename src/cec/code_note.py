@@ -1,0 +1,236 @@
+"""`cec code NOTE.txt`: code one new note with the trained models, and show why.
+
+Runs stage 1 (every concept of the dataset asked about the note) and stage 2 (each code
+asked with k of its concepts and 2 answered-no concepts of other codes) on the local
+model with the adapters the workflow trained, and prints each predicted code with its
+probability, its title and the concept answers its prompt showed: the interpretability
+the paper claims. Hub access is switched off before any model code loads; nothing leaves
+the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cec.concepts.dedup import read_concept_texts
+from cec.errors import InputError
+from cec.llm.backbones import Backbone
+from cec.llm.prompting import PromptEncoder, QuestionTemplate
+from cec.llm.yesno import score_shared_prefix
+from cec.stage1.run import NoteView, load_scoring_model
+from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
+from cec.stage2.run import code_titles, concept_view
+from cec.stage2.score import LabelScorer
+
+
+@dataclass(frozen=True)
+class CodingSetup:
+    """Where the workflow put everything one (dataset, backbone) needs."""
+
+    results: Path
+    backbone: Backbone  # stage 1 (the row backbone)
+    label_backbone: Backbone  # stage 2 (Appendix A: may differ, e.g. Bio-Medical-Llama)
+    concept_adapter: Path
+    label_adapter: Path
+    concepts: Path
+    code_concepts: Path
+    codes: Path
+    sections_report: Path | None
+    note_view: str
+    m: int
+
+    @classmethod
+    def from_config(
+        cls, config: dict[str, Any], dataset: str, backbone: str, seed: int, results: Path
+    ) -> CodingSetup:
+        if dataset not in config["datasets"]:
+            raise InputError(f"no dataset {dataset!r} in the config ({sorted(config['datasets'])})")
+        if backbone not in config["stage2"]["backbones"]:
+            raise InputError(
+                f"backbone {backbone!r} has no label model in the config "
+                f"(stage2.backbones: {config['stage2']['backbones']})"
+            )
+        label = config["stage2"].get("label_backbone", {}).get(backbone, backbone)
+        view = config["note_view"]
+        return cls(
+            results=results,
+            backbone=Backbone.from_config(backbone, config["backbones"][backbone]),
+            label_backbone=Backbone.from_config(label, config["backbones"][label]),
+            concept_adapter=results / "adapters" / dataset / backbone / "concept",
+            label_adapter=results / "adapters" / dataset / backbone / "label_cec" / f"seed{seed}",
+            concepts=results / "concepts" / dataset / "concepts.tsv",
+            code_concepts=results / "concepts" / dataset / "code_concepts.json",
+            codes=results / "data" / dataset / "codes.tsv",
+            sections_report=(
+                results / "sections" / dataset / "sections_report.json"
+                if view == "sections"
+                else None
+            ),
+            note_view=view,
+            m=int(config["stage2"]["trainset"]["m"]),
+        )
+
+    def check(self) -> None:
+        """Every file exists, or say which target builds it."""
+        needed = [
+            self.backbone.model_dir(self.results),
+            self.label_backbone.model_dir(self.results),
+            self.concept_adapter / "provenance.json",
+            self.label_adapter / "provenance.json",
+            self.concepts,
+            self.code_concepts,
+            self.codes,
+        ] + ([self.sections_report] if self.sections_report else [])
+        for path in needed:
+            if not path.exists():
+                target = path.parent if path.name == "provenance.json" else path
+                raise InputError(
+                    f"not built yet: run the workflow first (snakemake --cores 2 {target})",
+                    file=path,
+                )
+
+
+def read_note(path: str | Path) -> str:
+    """The note's text, or a clear error for a missing, empty or binary file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such note file", file=path)
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise InputError("this is a binary file, not a text note (it holds NUL bytes)", file=path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text (byte {exc.start}); save the note as UTF-8", file=path
+        ) from None
+    if not text.strip():
+        raise InputError("the note is empty", file=path)
+    return text
+
+
+def code_note(
+    note_path: str | Path,
+    config: dict[str, Any],
+    dataset: str,
+    backbone: str,
+    *,
+    seed: int | None = None,
+    k: int = 6,
+    results: str | Path = "results",
+    truncate: bool = False,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Probabilities and evidence for every code of the dataset's label set."""
+    os.environ["HF_HUB_OFFLINE"] = "1"  # local files only, whatever the caller's setting
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    text = read_note(note_path)
+    seed = int(config["stage2"]["seeds"][0] if seed is None else seed)
+    setup = CodingSetup.from_config(config, dataset, backbone, seed, Path(results))
+    setup.check()
+    view = NoteView.from_report(setup.note_view, setup.sections_report)
+    shown_text = view(text)
+    results = Path(results)
+    bb = setup.backbone
+
+    # stage 1: every concept, one shared note prefix
+    model, tokenizer, prov1 = load_scoring_model(
+        bb, bb.model_dir(results), setup.concept_adapter, device
+    )
+    assert prov1 is not None
+    enc1 = PromptEncoder(tokenizer, QuestionTemplate.load(prov1["template"]), bb.note_budget)
+    note1 = enc1.note(shown_text)
+    if note1.truncated and not truncate:
+        raise InputError(
+            f"the note has {note1.note_tokens} tokens ({setup.note_view} view); the "
+            f"{bb.name} budget is {bb.note_budget}. Pass --truncate to keep the first "
+            f"{bb.note_budget}, as the workflow does",
+            file=note_path,
+        )
+    concepts = read_concept_texts(setup.concepts)
+    ids = list(concepts)
+    probs1 = score_shared_prefix(
+        model, note1.ids, [enc1.question(concepts[c]) for c in ids], enc1.answer_ids
+    )
+    p_yes = dict(zip(ids, probs1, strict=True))
+    del model
+
+    # stage 2: the CEC label model with k concepts per code
+    lb = setup.label_backbone
+    model, tokenizer, prov2 = load_scoring_model(
+        lb, lb.model_dir(results), setup.label_adapter, device
+    )
+    assert prov2 is not None
+    enc2 = LabelPromptEncoder(tokenizer, LabelTemplate.load(prov2["template"]), lb.note_budget)
+    titles = code_titles(setup.codes)
+    code_concepts = json.loads(setup.code_concepts.read_text(encoding="utf-8"))
+    cview = concept_view(code_concepts, list(titles), "cec")
+    scorer = LabelScorer(model, enc2, titles, concepts, cview, seed, setup.m)
+    key = "note:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    result = scorer.score(enc2.note(shown_text).ids, key, [k], p_yes)
+    codes = []
+    for code, prob in sorted(result.probs[k].items(), key=lambda t: -t[1]):
+        own = set(cview.own[code]) if cview else set()
+        codes.append(
+            {
+                "code": code,
+                "title": titles[code],
+                "prob": round(prob, 6),
+                "concepts": [
+                    {
+                        "concept_id": c,
+                        "text": concepts[c],
+                        "answer": "yes" if y else "no",
+                        "p_yes": round(p_yes[c], 4),
+                        "of": code if c in own else "another code",
+                    }
+                    for c, y in result.lines[code][: setup.m + k]
+                ],
+            }
+        )
+    return {
+        "note": str(note_path),
+        "dataset": dataset,
+        "backbone": backbone,
+        "label_model": lb.name,
+        "method": f"cec_k{k}",
+        "seed": seed,
+        "note_tokens": note1.note_tokens,
+        "truncated": note1.truncated,
+        "codes": codes,
+    }
+
+
+def format_result(result: dict[str, Any], threshold: float, show_all: bool) -> str:
+    """A terminal report: predicted codes first, each with the answers behind it."""
+    lines = [
+        f"{result['note']}: {result['dataset']}, {result['backbone']} "
+        f"({result['method']}, seed {result['seed']}; {result['note_tokens']} note tokens"
+        f"{', truncated' if result['truncated'] else ''})",
+    ]
+    chosen = [c for c in result["codes"] if show_all or c["prob"] > threshold]
+    if not chosen:
+        lines.append(f"no code above {threshold} (--all lists every code)")
+    for c in chosen:
+        mark = "+" if c["prob"] > threshold else " "
+        lines.append(f"{mark} {c['code']:<8} {c['prob']:.3f}  {c['title']}")
+        for e in c["concepts"]:
+            lines.append(
+                f"      {e['answer']:<3} (p={e['p_yes']:.2f})  {e['text']}"
+                + ("" if e["of"] == c["code"] else "  [another code]")
+            )
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("config file not found", file=path)
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))

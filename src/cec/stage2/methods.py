@@ -1,0 +1,55 @@
+"""The stage-2 methods of Tables 2-4, each a value of the `{method}` wildcard.
+
+| method            | prompt        | concepts shown            | label model          |
+|-------------------|---------------|---------------------------|----------------------|
+| direct_zeroshot   | direct (no C) | none                      | the base model       |
+| direct_ft         | direct (no C) | none                      | LoRA variant direct  |
+| leaf_concepts     | Fig. 4        | k of the code's leaf ones | LoRA variant leaf    |
+| cec_k3 .. cec_k6  | Fig. 4        | k of C_y (parent + leaf)  | LoRA variant cec     |
+
+The CEC label model is trained once with k = 5 (Section 3.4, step 1); cec_k3..k6 change
+only how many concepts are shown at prediction (Table 3). The paper's CEC row in Table 2
+equals its k = 6 row in Table 3, so Table 2's CEC is cec_k6.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cec.stage2.prompts import DIRECT_TEMPLATE, LABEL_TEMPLATE
+
+VARIANTS = ("direct", "leaf", "cec")  # one trained label adapter per variant (and seed)
+FIXED = ("direct_zeroshot", "direct_ft", "leaf_concepts")
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    variant: str  # direct | leaf | cec: which concept view and which adapter
+    finetuned: bool
+    k: int | None  # concepts of the code shown; None: the variant's training k
+
+    @property
+    def template(self) -> str:
+        return DIRECT_TEMPLATE if self.variant == "direct" else LABEL_TEMPLATE
+
+    @property
+    def uses_concepts(self) -> bool:
+        return self.variant != "direct"
+
+
+def method(name: str) -> Method:
+    """The method a `{method}` value names; a clear error for anything else."""
+    if name == "direct_zeroshot":
+        return Method(name, "direct", False, None)
+    if name == "direct_ft":
+        return Method(name, "direct", True, None)
+    if name == "leaf_concepts":
+        return Method(name, "leaf", True, None)
+    match = re.fullmatch(r"cec_k([1-9][0-9]?)", name)
+    if match:
+        return Method(name, "cec", True, int(match.group(1)))
+    raise ValueError(
+        f"unknown stage-2 method {name!r} (direct_zeroshot, direct_ft, leaf_concepts, cec_kN)"
+    )

@@ -1,0 +1,311 @@
+"""Stage 2 end to end: the label training set, the label LoRA, and predictions."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import hashlib
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from cec.concepts.dedup import read_concept_texts
+from cec.errors import InputError
+from cec.io import atomic_write, read_jsonl, write_json
+from cec.llm.backbones import Backbone
+from cec.llm.lora import Group, LoraSettings, attach_lora, make_groups, save_adapter, settings_dict
+from cec.llm.lora import train as train_lora
+from cec.prepare import read_code_table
+from cec.stage1.run import NoteView, load_base_model, load_scoring_model
+from cec.stage2.methods import Method
+from cec.stage2.prompts import DIRECT_TEMPLATE, LABEL_TEMPLATE, LabelPromptEncoder, LabelTemplate
+from cec.stage2.sampling import CodeConcepts, ConceptView, training_rows
+from cec.stage2.score import LabelScorer
+
+log = logging.getLogger(__name__)
+
+
+def code_titles(code_table: str | Path) -> dict[str, str]:
+    """Code -> the title its question shows (the code itself where the table has none)."""
+    return {r["code"]: r["description"] or r["code"] for r in read_code_table(code_table)}
+
+
+def concept_view(
+    code_concepts: CodeConcepts, codes: Sequence[str], variant: str
+) -> ConceptView | None:
+    return None if variant == "direct" else ConceptView.build(code_concepts, codes, variant)
+
+
+def template_for(variant: str) -> str:
+    """The default template of a variant (the config can name another)."""
+    return DIRECT_TEMPLATE if variant == "direct" else LABEL_TEMPLATE
+
+
+def label_lora_settings(cfg: Mapping[str, Any], row_backbone: str, seed: int) -> LoraSettings:
+    """LoRA settings of the label model from the `stage2` config block."""
+    lora = cfg["lora"]
+    steps = cfg["steps"]
+    return LoraSettings(
+        r=int(lora["r"]),
+        alpha=int(lora["alpha"]),
+        dropout=float(lora["dropout"]),
+        targets=tuple(lora["targets"]),
+        steps=int(steps.get(row_backbone, steps["default"])),
+        grad_accum=int(lora["grad_accum"]),
+        lr=float(lora["lr"]),
+        seed=seed,
+        optimizer=str(lora["optimizer"]),
+        qlora=bool(lora["qlora"]),
+    )
+
+
+def build_label_trainset(
+    records: Iterable[Mapping[str, Any]],
+    codes: Sequence[str],
+    code_concepts: CodeConcepts,
+    variant: str,
+    seed: int,
+    k: int,
+    m: int,
+    false_per_true: float,
+) -> list[dict[str, Any]]:
+    view = concept_view(code_concepts, codes, variant)
+    rows: list[dict[str, Any]] = []
+    for rec in sorted(records, key=lambda r: int(r["hadm_id"])):
+        rows += training_rows(rec, codes, view, seed, k, m, false_per_true)
+    return rows
+
+
+def write_label_trainset(
+    rows: Sequence[Mapping[str, Any]],
+    out: str | Path,
+    summary_path: str | Path,
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    with atomic_write(out) as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+    summary = {
+        "rows": len(rows),
+        "notes": len({r["hadm_id"] for r in rows}),
+        "true_codes": sum(r["label"] for r in rows),
+        "false_codes": sum(1 - r["label"] for r in rows),
+        "concept_lines": sum(len(r["concepts"]) for r in rows),
+        "settings": dict(settings),
+        "sha256": hashlib.sha256(Path(out).read_bytes()).hexdigest(),
+    }
+    write_json(summary_path, summary)
+    return summary
+
+
+def train_label_model(
+    backbone: Backbone,
+    model_dir: str | Path,
+    trainset_path: str | Path,
+    train_jsonl: str | Path,
+    concepts_tsv: str | Path,
+    code_table: str | Path,
+    out_dir: str | Path,
+    lora: LoraSettings,
+    variant: str,
+    *,
+    view: NoteView = NoteView(),
+    device: str = "auto",
+    template: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fine-tune the label model on the Section 3.4 questions; save the adapter."""
+    model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
+    if lora.cpu_autocast is None:
+        lora = replace(lora, cpu_autocast=backbone.cpu_dtype)
+    template = template or template_for(variant)
+    encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), backbone.note_budget)
+    titles = code_titles(code_table)
+    concepts = read_concept_texts(concepts_tsv)
+    notes = {str(r["hadm_id"]): r["text"] for r in read_jsonl(train_jsonl)}
+    by_note: dict[str, list[tuple[list[int], int]]] = {}
+    for number, row in enumerate(read_jsonl(trainset_path), start=1):
+        if row["code"] not in titles:
+            raise InputError(
+                f"code {row['code']} is not in the label set", file=trainset_path, row=number
+            )
+        unknown = [c for c, _ in row["concepts"] if c not in concepts]
+        if unknown:
+            raise InputError(
+                f"unknown concepts {unknown}", file=trainset_path, row=number, field="concepts"
+            )
+        ids = [t for c, y in row["concepts"] for t in encoder.line(concepts[c], bool(y))]
+        ids += encoder.question(titles[row["code"]])
+        by_note.setdefault(str(row["hadm_id"]), []).append((ids, int(row["label"])))
+    items = []
+    truncated = 0
+    for hadm in sorted(by_note, key=int):
+        if hadm not in notes:
+            raise InputError(f"admission {hadm} is not in the train split", file=trainset_path)
+        enc = encoder.note(view(notes[hadm]))
+        truncated += enc.truncated
+        pairs = by_note[hadm]
+        items.append((enc.ids, [q for q, _ in pairs], [y for _, y in pairs]))
+    groups: list[Group] = make_groups(items, lora.grad_accum, lora.steps, lora.seed)
+    model = attach_lora(model, lora)
+    log.info(
+        "stage-2 LoRA (%s) on %s: %d steps of %d questions, %d notes (%.1f%% truncated)",
+        variant,
+        backbone.name,
+        lora.steps,
+        lora.grad_accum,
+        len(items),
+        100 * truncated / max(1, len(items)),
+    )
+    report = train_lora(model, groups, encoder.answer_ids, lora, progress)
+    provenance = {
+        "stage": f"label model (stage 2), variant {variant}",
+        "variant": variant,
+        "backbone": backbone.name,
+        "base_model": str(model_dir),
+        "revision": backbone.revision,
+        "device": device,
+        "dtype": dtype,
+        "lora": settings_dict(lora),
+        "template": Path(template).name,
+        "answer_token_ids": list(encoder.answer_ids),
+        "note_budget_tokens": backbone.note_budget,
+        "note_view": view.mode,
+        "notes": len(items),
+        "notes_truncated": truncated,
+        "share_truncated": round(truncated / max(1, len(items)), 4),
+        "trainset_sha256": hashlib.sha256(Path(trainset_path).read_bytes()).hexdigest(),
+        "train_seconds": round(report.seconds, 1),
+        "train_tokens": report.tokens,
+        "loss_curve": [round(x, 5) for x in report.losses],
+    }
+    save_adapter(model, out_dir, provenance, report.losses, f"stage 2 ({backbone.name}, {variant})")
+    return provenance
+
+
+def read_scores(scores_tsv: str | Path) -> dict[str, dict[str, float]]:
+    """Stage-1 answers: hadm_id -> concept_id -> p_yes."""
+    out: dict[str, dict[str, float]] = {}
+    with open(scores_tsv, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        header = next(reader, None)
+        if header != ["hadm_id", "concept_id", "p_yes"]:
+            raise InputError(
+                "expected the header hadm_id, concept_id, p_yes", file=scores_tsv, row=1
+            )
+        for number, row in enumerate(reader, start=2):
+            try:
+                p = float(row[2])
+            except (IndexError, ValueError):
+                raise InputError(
+                    "p_yes is not a number", file=scores_tsv, row=number, field="p_yes"
+                ) from None
+            out.setdefault(row[0], {})[row[1]] = p
+    return out
+
+
+def predict_split(
+    backbone: Backbone,
+    model_dir: str | Path,
+    adapter_dir: str | Path | None,
+    methods: Sequence[Method],
+    split_jsonl: str | Path,
+    scores_tsv: str | Path | None,
+    code_table: str | Path,
+    code_concepts: CodeConcepts,
+    concepts_tsv: str | Path,
+    outputs: Mapping[str, str | Path],
+    *,
+    seed: int,
+    m: int = 2,
+    train_k: int = 5,
+    view: NoteView = NoteView(),
+    max_tokens: int = 4096,
+    row_tokens: int = 640,
+    device: str = "auto",
+    template: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """P(code) for every (admission, code) of a split, for methods of one variant (they
+    share the label model): writes `hadm_id code prob` per method."""
+    variants = {mth.variant for mth in methods}
+    if len(variants) != 1:
+        raise ValueError(f"methods of one variant per call, got {sorted(variants)}")
+    variant = variants.pop()
+    model, tokenizer, provenance = load_scoring_model(backbone, model_dir, adapter_dir, device)
+    template = template or template_for(variant)
+    if provenance is not None and provenance["template"] != Path(template).name:
+        raise InputError(f"the adapter was trained with {provenance['template']}", file=adapter_dir)
+    encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), backbone.note_budget)
+    if provenance is not None and list(encoder.answer_ids) != provenance["answer_token_ids"]:
+        raise InputError("the adapter was trained with other answer tokens", file=adapter_dir)
+    titles = code_titles(code_table)
+    codes = list(titles)
+    cview = concept_view(code_concepts, codes, variant)
+    ks = None if cview is None else sorted({mth.k or train_k for mth in methods})
+    scores = read_scores(scores_tsv) if cview is not None and scores_tsv is not None else {}
+    scorer = LabelScorer(
+        model,
+        encoder,
+        titles,
+        read_concept_texts(concepts_tsv),
+        cview,
+        seed,
+        m,
+        max_tokens,
+        row_tokens,
+    )
+    records = list(read_jsonl(split_jsonl))
+    start = time.perf_counter()
+    truncated = 0
+    with contextlib.ExitStack() as stack:
+        handles = {
+            mth.name: stack.enter_context(atomic_write(outputs[mth.name])) for mth in methods
+        }
+        for fh in handles.values():
+            fh.write("hadm_id\tcode\tprob\n")
+        for rec in tqdm(
+            records,
+            desc=f"labels {Path(split_jsonl).stem}",
+            unit="note",
+            disable=not progress,
+            file=sys.stderr,
+            mininterval=5.0,
+        ):
+            hadm = str(rec["hadm_id"])
+            p_yes = None
+            if cview is not None:
+                p_yes = scores.get(hadm)
+                missing = [c for c in cview.space if p_yes is None or c not in p_yes]
+                if missing:
+                    raise InputError(
+                        f"admission {hadm} has no stage-1 answer for {len(missing)} concepts "
+                        f"(e.g. {missing[:3]})",
+                        file=scores_tsv,
+                    )
+            enc = encoder.note(view(rec["text"]))
+            truncated += enc.truncated
+            result = scorer.score(enc.ids, hadm, ks, p_yes)
+            for mth in methods:
+                probs = result.probs[None if ks is None else (mth.k or train_k)]
+                handles[mth.name].writelines(f"{hadm}\t{c}\t{probs[c]:.6f}\n" for c in codes)
+    summary = {
+        "backbone": backbone.name,
+        "variant": variant,
+        "methods": [mth.name for mth in methods],
+        "split": Path(split_jsonl).stem,
+        "notes": len(records),
+        "codes": len(codes),
+        "notes_truncated": truncated,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    log.info("stage-2 predictions: %s", summary)
+    return summary

@@ -1,0 +1,102 @@
+"""Label probabilities for one note: every code of the label set, one method family.
+
+All codes of a note share its prefix (instruction + note + the line before the concept
+answers). For CEC with several k the prompts of one code share their first lines too:
+with the layout `others + own[:k]`, the lines for k = 3 are a prefix of those for k = 4,
+so one segment tree per code holds the m other lines and the first k_min own lines, then
+alternates "question for this k" and "one more own line". Each question still sees
+exactly its own full prompt (see `cec.llm.yesno.score_tree`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cec.llm.yesno import Segment, score_tree
+from cec.stage2.prompts import LabelPromptEncoder
+from cec.stage2.sampling import ConceptView, predicted_lines
+
+Lines = list[tuple[str, bool]]
+
+
+@dataclass
+class NoteScores:
+    """Per k (None for direct coding): code -> P(code); and per code the lines shown for
+    the largest k (others, then own), for explanations."""
+
+    probs: dict[int | None, dict[str, float]]
+    lines: dict[str, Lines]
+
+
+@dataclass
+class LabelScorer:
+    model: Any
+    encoder: LabelPromptEncoder
+    titles: Mapping[str, str]  # code -> the title shown in the question
+    concept_text: Mapping[str, str]
+    view: ConceptView | None  # None: direct coding
+    seed: int
+    m: int = 2
+    max_tokens: int = 4096
+    row_tokens: int = 640
+
+    def _line_ids(self, lines: Lines) -> tuple[int, ...]:
+        return tuple(t for c, y in lines for t in self.encoder.line(self.concept_text[c], y))
+
+    def build(
+        self, hadm_id: str, ks: Sequence[int] | None, p_yes: Mapping[str, float] | None
+    ) -> tuple[list[Segment], list[tuple[str, int | None]], dict[str, Lines]]:
+        """Segments for every code; which (code, k) each scored segment answers."""
+        segments: list[Segment] = []
+        keys: list[tuple[str, int | None]] = []
+        shown: dict[str, Lines] = {}
+        for code in self.titles:
+            question = self.encoder.question(self.titles[code])
+            if self.view is None or ks is None:
+                segments.append(Segment(question))
+                keys.append((code, None))
+                shown[code] = []
+                continue
+            assert p_yes is not None
+            others, own = predicted_lines(self.view, code, hadm_id, self.seed, p_yes, self.m)
+            wanted = sorted({min(k, len(own)) for k in ks})
+            shown[code] = others + own[: max(wanted)]
+            trunk_lines = others + own[: wanted[0]]
+            parent = -1
+            if trunk_lines:
+                segments.append(Segment(self._line_ids(trunk_lines), -1, scored=False))
+                parent = len(segments) - 1
+            have = wanted[0]
+            for kk in wanted:
+                if kk > have:
+                    segments.append(Segment(self._line_ids(own[have:kk]), parent, scored=False))
+                    parent = len(segments) - 1
+                    have = kk
+                segments.append(Segment(question, parent))
+                keys.append((code, kk))
+        return segments, keys, shown
+
+    def score(
+        self,
+        prefix: Sequence[int],
+        hadm_id: str,
+        ks: Sequence[int] | None,
+        p_yes: Mapping[str, float] | None,
+    ) -> NoteScores:
+        segments, keys, shown = self.build(hadm_id, ks, p_yes)
+        probs = score_tree(
+            self.model, prefix, segments, self.encoder.answer_ids, self.max_tokens, self.row_tokens
+        )
+        got = dict(zip(keys, probs, strict=True))
+        out: dict[int | None, dict[str, float]] = {}
+        for k in ks if ks is not None and self.view is not None else [None]:
+            out[k] = {}
+            for code in self.titles:
+                if k is None:
+                    out[k][code] = got[(code, None)]
+                else:
+                    n_own = len(self.view.own[code]) if self.view else 0
+                    out[k][code] = got[(code, min(k, n_own))]
+        return NoteScores(out, shown)

@@ -1,0 +1,29 @@
+"""Snakemake adapter: rule label_trainset -> cec.stage2.run (Section 3.4, steps 1-3)."""
+
+import json
+import logging
+from pathlib import Path
+
+from cec.io import read_jsonl
+from cec.logs import job_log
+from cec.stage2.run import build_label_trainset, code_titles, write_label_trainset
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    cfg = snakemake.params.settings
+    settings = {
+        "variant": snakemake.wildcards.variant,
+        "seed": int(snakemake.wildcards.seed),
+        "k": int(cfg["k"]),
+        "m": int(cfg["m"]),
+        "false_per_true": float(cfg["false_per_true"]),
+    }
+    rows = build_label_trainset(
+        read_jsonl(snakemake.input.train),
+        list(code_titles(snakemake.input.codes)),
+        json.loads(Path(snakemake.input.code_concepts).read_text()),
+        **settings,
+    )
+    summary = write_label_trainset(rows, snakemake.output.rows, snakemake.output.summary, settings)
+    logging.info("stage-2 training set: %s", summary)

@@ -1,0 +1,36 @@
+"""Snakemake adapter: rule train_label_model -> cec.stage2.run.train_label_model."""
+
+import logging
+
+from cec.llm.backbones import Backbone
+from cec.logs import job_log
+from cec.stage1.run import NoteView
+from cec.stage2.run import label_lora_settings, train_label_model
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0], threads=snakemake.threads):
+    name = snakemake.params.label_backbone
+    backbone = Backbone.from_config(name, snakemake.params.backbones[name])
+    cfg = snakemake.params.settings
+    settings = label_lora_settings(cfg, snakemake.wildcards.backbone, int(snakemake.wildcards.seed))
+    view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
+    provenance = train_label_model(
+        backbone,
+        snakemake.input.model,
+        snakemake.input.trainset,
+        snakemake.input.train,
+        snakemake.input.concepts,
+        snakemake.input.codes,
+        snakemake.output[0],
+        settings,
+        snakemake.wildcards.variant,
+        view=view,
+        device=cfg["device"],
+        template=snakemake.input.template,
+    )
+    logging.info(
+        "trained in %s s; final losses %s",
+        provenance["train_seconds"],
+        provenance["loss_curve"][-5:],
+    )
