@@ -1,19 +1,19 @@
 """Yes/no answers from a causal LM, with a note encoded once for all its questions.
 
-Per note the paper asks |C| (~325) questions that share the note. All questions of a
-chunk are packed after the note into one sequence; a block attention mask lets each
-question see the note and itself (causally) but not the other questions, and position
-ids restart after the note for every question, so each question sees exactly what it
-would see in its own full prompt. Only the answer positions reach the LM head
-(`logits_to_keep`), and p(yes) is the softmax over the two answer-token logits.
+Per note the paper asks |C| (~325) concept questions (stage 1) and one question per code
+and method (stage 2), all sharing the note. The note is run once and kept as a key/value
+cache. The questions are `Segment`s: a flat question continues the note; in stage 2 a
+code's prompts form a tree (shared concept lines, then one question per k). Whole trees
+are packed into rows; an attention mask lets each token see the note, its segment's
+ancestors and the earlier tokens of its own segment, and position ids continue from the
+parent, so every question sees exactly what it would see as its own full prompt. Rows
+are batched over a repeated copy of the note's cache, which is cropped back afterwards.
+Only answer positions reach the two answer rows of the LM head, in fp32.
 
-For models without sliding-window layers the note is run once and kept as a key/value
-cache; each chunk of questions extends it and the cache is cropped back to the note.
 Sliding-window layers (Gemma) drop cached keys beyond their window, so for them each
-chunk is run together with the note in one pass; the mask then also encodes each
-layer type's window. Training uses the single-pass form with gradients.
+chunk is run together with the note in one row; the mask then also encodes each layer
+type's window. Training uses that single-row form with gradients.
 """
-
 from __future__ import annotations
 
 from collections.abc import Sequence
