@@ -1,0 +1,1 @@
+"""Evaluation (Section 4): metrics as the KEPT / caml-mimic scripts define them, tables."""

@@ -1,0 +1,275 @@
+"""Metrics of the KEPT / caml-mimic evaluation scripts, which the paper says it reuses.
+
+Definitions (y: gold 0/1, p: probabilities, yhat = p > threshold; n docs x m codes):
+
+- `auc_macro`: mean ROC AUC over the codes with at least one positive and one negative
+  in the split (caml-mimic skips codes without positives; a code without negatives has no
+  ROC curve either).
+- `auc_micro`: ROC AUC of the flattened matrix.
+- `f1_micro`: 2 TP / (predicted positives + gold positives), over all cells.
+- `f1_macro`: caml-mimic's: the harmonic mean of macro precision and macro recall, each
+  the mean over **all** codes (a code never predicted has precision 0; a code without
+  positives has recall 0).
+- `f1_macro_per_code`: the mean of per-code F1 over the codes present in the split (at
+  least one positive), as Edin et al. report it. Named apart because papers mix the two.
+- `p_at_k`: mean over documents of (gold codes among the k highest probabilities) / k.
+
+AUC uses the rank-sum formula with average ranks for ties (what sklearn's roc_auc_score
+computes). Nothing here reads which split it is given: thresholds are chosen by the
+caller on dev (`best_threshold`) and applied to test.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cec.errors import InputError
+
+METRICS = (
+    "auc_macro",
+    "auc_micro",
+    "f1_macro",
+    "f1_macro_per_code",
+    "f1_micro",
+    "p_at_5",
+    "p_at_8",
+    "p_at_15",
+)
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=float)
+    sorted_vals = values[order]
+    # boundaries of runs of equal values
+    change = np.concatenate([[True], sorted_vals[1:] != sorted_vals[:-1], [True]])
+    idx = np.flatnonzero(change)
+    for start, end in zip(idx[:-1], idx[1:], strict=True):
+        ranks[order[start:end]] = (start + end + 1) / 2  # mean of 1-based ranks start+1..end
+    return ranks
+
+
+def roc_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    """ROC AUC of one score vector; None without positives or without negatives."""
+    y = np.asarray(y, dtype=bool)
+    pos = int(y.sum())
+    neg = len(y) - pos
+    if pos == 0 or neg == 0:
+        return None
+    ranks = _average_ranks(np.asarray(p, dtype=float))
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def auc_macro(y: np.ndarray, p: np.ndarray) -> float | None:
+    aucs = [roc_auc(y[:, j], p[:, j]) for j in range(y.shape[1])]
+    kept = [a for a in aucs if a is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def auc_micro(y: np.ndarray, p: np.ndarray) -> float | None:
+    return roc_auc(y.ravel(), p.ravel())
+
+
+def f1_micro(y: np.ndarray, yhat: np.ndarray) -> float:
+    tp = float((y & yhat).sum())
+    denom = float(yhat.sum() + y.sum())
+    return 2 * tp / denom if denom else 0.0
+
+
+def f1_macro(y: np.ndarray, yhat: np.ndarray) -> tuple[float, float, float]:
+    """caml-mimic: (macro precision, macro recall, their harmonic mean), over all codes."""
+    tp = (y & yhat).sum(axis=0).astype(float)
+    precision = float(np.mean(tp / (yhat.sum(axis=0) + 1e-10)))
+    recall = float(np.mean(tp / (y.sum(axis=0) + 1e-10)))
+    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return precision, recall, f1
+
+
+def f1_macro_per_code(y: np.ndarray, yhat: np.ndarray) -> float | None:
+    """Mean per-code F1 over the codes with at least one positive in the split."""
+    present = y.sum(axis=0) > 0
+    if not present.any():
+        return None
+    tp = (y & yhat).sum(axis=0).astype(float)
+    denom = (yhat.sum(axis=0) + y.sum(axis=0)).astype(float)
+    per_code = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(per_code[present].mean())
+
+
+def precision_at_k(y: np.ndarray, p: np.ndarray, k: int) -> float:
+    """caml-mimic's P@k: the k highest probabilities of each document (k capped at the
+    number of codes), averaged over documents."""
+    k = min(k, y.shape[1])
+    top = np.argsort(-p, axis=1, kind="mergesort")[:, :k]
+    hits = np.take_along_axis(y, top, axis=1).sum(axis=1)
+    return float(np.mean(hits / k)) if len(y) else 0.0
+
+
+def best_threshold(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """The global threshold t maximising the true micro F1 of `p > t`, searched over
+    every distinct score; ties go to the highest t. Returns (t, micro F1 at t).
+
+    KEPT's search counts one predicted positive too many and treats tied scores one by
+    one; here the positives at a cut are exactly the scores above it.
+    """
+    scores = p.ravel()
+    gold = y.ravel().astype(bool)
+    total_pos = int(gold.sum())
+    values, inverse = np.unique(scores, return_inverse=True)  # ascending distinct scores
+    pos_per_value = np.bincount(inverse, weights=gold, minlength=len(values))
+    n_per_value = np.bincount(inverse, minlength=len(values))
+    # cut below values[i] (predict values[i:] positive): threshold values[i-1]
+    tp_above = np.cumsum(pos_per_value[::-1])[::-1]
+    pred_above = np.cumsum(n_per_value[::-1])[::-1]
+    f1 = 2 * tp_above / (pred_above + total_pos)
+    thresholds = np.concatenate([[np.nextafter(values[0], -np.inf)], values[:-1]])
+    # the empty prediction (threshold = max score) scores 0
+    best = int(np.flatnonzero(f1 == f1.max())[-1])  # the highest threshold among ties
+    return float(thresholds[best]), float(f1[best])
+
+
+def compute(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float | None]:
+    """Every metric of `METRICS` at `threshold` (prob > threshold is positive)."""
+    y = y.astype(bool)
+    yhat = p > threshold
+    prec, rec, f1m = f1_macro(y, yhat)
+    return {
+        "auc_macro": auc_macro(y, p),
+        "auc_micro": auc_micro(y, p),
+        "f1_macro": f1m,
+        "precision_macro": prec,
+        "recall_macro": rec,
+        "f1_macro_per_code": f1_macro_per_code(y, yhat),
+        "f1_micro": f1_micro(y, yhat),
+        "p_at_5": precision_at_k(y, p, 5),
+        "p_at_8": precision_at_k(y, p, 8),
+        "p_at_15": precision_at_k(y, p, 15),
+    }
+
+
+def bootstrap(
+    y: np.ndarray, p: np.ndarray, threshold: float, resamples: int = 1000, seed: int = 13
+) -> dict[str, list[float | None]]:
+    """95% percentile intervals over documents resampled with replacement (seeded)."""
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    draws: dict[str, list[float]] = {m: [] for m in METRICS}
+    for _ in range(resamples):
+        idx = rng.integers(0, n, n)
+        values = compute(y[idx], p[idx], threshold)
+        for m in METRICS:
+            if values[m] is not None:
+                draws[m].append(float(values[m]))  # type: ignore[arg-type]
+    return {
+        m: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v else [None, None]
+        for m, v in draws.items()
+    }
+
+
+def read_gold(path: str | Path, codes: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """Admissions in file order and their 0/1 label matrix over `codes`."""
+    index = {c: j for j, c in enumerate(codes)}
+    ids: list[str] = []
+    rows: list[np.ndarray] = []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            rec = json.loads(line)
+            row = np.zeros(len(codes), dtype=bool)
+            for code in rec["labels"]:
+                if code not in index:
+                    raise InputError(
+                        f"label {code} is not in the label set",
+                        file=path,
+                        row=number,
+                        field="labels",
+                    )
+                row[index[code]] = True
+            ids.append(str(rec["hadm_id"]))
+            rows.append(row)
+    return ids, np.array(rows, dtype=bool).reshape(len(ids), len(codes))
+
+
+def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str]) -> np.ndarray:
+    """The `hadm_id code prob` file as a matrix aligned to (ids, codes); every cell must
+    be there exactly once, with a probability in [0, 1]."""
+    row_of = {h: i for i, h in enumerate(ids)}
+    col_of = {c: j for j, c in enumerate(codes)}
+    p = np.full((len(ids), len(codes)), np.nan)
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        if next(reader, None) != ["hadm_id", "code", "prob"]:
+            raise InputError("expected the header hadm_id, code, prob", file=path, row=1)
+        for number, row in enumerate(reader, start=2):
+            if len(row) != 3:
+                raise InputError(f"expected 3 fields, found {len(row)}", file=path, row=number)
+            hadm, code, prob = row
+            if hadm not in row_of:
+                raise InputError(
+                    f"admission {hadm} is not in the gold file",
+                    file=path,
+                    row=number,
+                    field="hadm_id",
+                )
+            if code not in col_of:
+                raise InputError(
+                    f"code {code} is not in the label set", file=path, row=number, field="code"
+                )
+            try:
+                value = float(prob)
+            except ValueError:
+                raise InputError("not a number", file=path, row=number, field="prob") from None
+            if not 0.0 <= value <= 1.0:
+                raise InputError(f"{value} is outside [0, 1]", file=path, row=number, field="prob")
+            if not np.isnan(p[row_of[hadm], col_of[code]]):
+                raise InputError(f"({hadm}, {code}) appears twice", file=path, row=number)
+            p[row_of[hadm], col_of[code]] = value
+    missing = np.argwhere(np.isnan(p))
+    if len(missing):
+        i, j = missing[0]
+        raise InputError(
+            f"{len(missing)} (admission, code) pairs have no prediction, "
+            f"e.g. ({ids[i]}, {codes[j]})",
+            file=path,
+        )
+    return p
+
+
+def evaluate_files(
+    pred: str | Path,
+    gold: str | Path,
+    codes: Sequence[str],
+    *,
+    dev_pred: str | Path | None = None,
+    dev_gold: str | Path | None = None,
+    resamples: int = 1000,
+    seed: int = 13,
+) -> dict[str, Any]:
+    """Metrics of `pred` at the dev-tuned threshold (0.5 without dev files), the same at
+    0.5, and bootstrap intervals at the reported threshold."""
+    ids, y = read_gold(gold, codes)
+    p = read_predictions(pred, ids, codes)
+    if dev_pred is not None and dev_gold is not None:
+        dev_ids, dev_y = read_gold(dev_gold, codes)
+        threshold, dev_f1 = best_threshold(dev_y, read_predictions(dev_pred, dev_ids, codes))
+        source = "dev (max micro F1 over distinct scores)"
+    else:
+        threshold, dev_f1, source = 0.5, None, "fixed 0.5 (no dev predictions given)"
+    result: dict[str, Any] = dict(compute(y, p, threshold))
+    result.update(
+        threshold=threshold,
+        threshold_source=source,
+        dev_f1_micro_at_threshold=dev_f1,
+        n_docs=len(ids),
+        n_codes=len(codes),
+        n_codes_present=int((y.sum(axis=0) > 0).sum()),
+        at_0_5=compute(y, p, 0.5),
+        ci95=bootstrap(y, p, threshold, resamples, seed) if resamples else None,
+        bootstrap={"resamples": resamples, "seed": seed, "unit": "admission"},
+    )
+    return result
