@@ -20,8 +20,11 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/snakemake --cores 2 all
+	$(BIN)/snakemake --report results/report.html
 
+# The table-compilation test needs pdflatex: installed from apt where the machine allows.
 test: $(STAMP)
+	sh tools/install_latex.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

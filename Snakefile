@@ -16,6 +16,9 @@ if not config:
 validate(config, schema="config/schema.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -29,6 +32,7 @@ include: "rules/data.smk"
 include: "rules/concepts.smk"
 include: "rules/concept_model.smk"
 include: "rules/label_model.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

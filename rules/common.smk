@@ -157,7 +157,7 @@ def all_targets():
             + stage1_files(dataset)
             + prediction_files(dataset)
         )
-    return targets
+    return targets + evaluation_files()
 
 
 # Stage 2 (label model, predictions): methods and the files they need.
@@ -238,3 +238,68 @@ def prediction_files(dataset):
 # same arithmetic throughput as one 2-thread job, and each job's start-up (imports, model
 # load: ~5 s) overlaps the other's work.
 LLM_THREADS = config.get("llm_threads", 2)
+
+
+# Evaluation (metrics, tables, figures, summary).
+def evaluation_enabled():
+    return {"dev", "test"} <= set(config["stage2"]["splits"])
+
+
+def method_predictions(wildcards):
+    s2 = config["stage2"]
+    base = f"results/predictions/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}"
+    return {
+        "dev": [f"{base}/seed{s}/dev.tsv" for s in s2["seeds"]],
+        "test": [f"{base}/seed{s}/test.tsv" for s in s2["seeds"]],
+        "dev_gold": f"results/data/{wildcards.dataset}/dev.jsonl",
+        "test_gold": f"results/data/{wildcards.dataset}/test.jsonl",
+        "codes": f"results/data/{wildcards.dataset}/codes.tsv",
+    }
+
+
+def metric_files(methods, backbones=None):
+    backbones = backbones or config["stage2"]["backbones"]
+    return [
+        f"results/metrics/{d}/{b}/{m}.json"
+        for d in config["datasets"]
+        for b in backbones
+        for m in methods
+        if m in config["stage2"]["methods"]
+    ]
+
+
+def ablation_methods():
+    cec = config["evaluation"]["cec_method"]
+    return [m for m in FIXED_METHODS if m in config["stage2"]["methods"]] + [cec]
+
+
+def k_methods():
+    return sorted(cec_methods(), key=lambda m: -int(m[len("cec_k") :]))
+
+
+def table4_backbone():
+    return (
+        config["evaluation"].get("table4_backbone") or config["stage2"]["backbones"][0]
+    )
+
+
+TABLES = {
+    "table1_main": lambda: metric_files([config["evaluation"]["cec_method"]]),
+    "table2_ablation": lambda: metric_files(ablation_methods()),
+    "table3_concepts": lambda: metric_files(k_methods()),
+    "table4_auc": lambda: metric_files(ablation_methods(), [table4_backbone()]),
+}
+
+
+def evaluation_files():
+    if not evaluation_enabled():
+        return []
+    s2 = config["stage2"]
+    figures = [
+        f"results/figures/{d}/{b}/{name}.png"
+        for d in config["datasets"]
+        for b in s2["backbones"]
+        for name in ("pr_curves", "per_code_f1", "loss_curves")
+    ]
+    tables = [f"results/tables/{name}.tex" for name in TABLES]
+    return tables + figures + ["results/summary.md"]

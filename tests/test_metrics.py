@@ -157,3 +157,21 @@ def test_prediction_file_errors_name_the_row(tmp_path: Path) -> None:
     bad.write_text("hadm_id\tcode\tprob\n1\t038.9\t0.2\n1\t038.9\t0.3\n")
     with pytest.raises(InputError, match="appears twice"):
         read_predictions(bad, ["1"], codes)
+
+
+def test_cli_evaluate_writes_the_contract_keys(tmp_path: Path) -> None:
+    from cec.cli import main
+
+    codes = ["038.9", "401.9", "428.0", "584.9"]
+    dev_pred, dev_gold = _write(tmp_path, Y, P, codes, "dev")
+    out = tmp_path / "m.json"
+    args = ["evaluate", "--pred", str(dev_pred), "--gold", str(dev_gold), "--out", str(out)]
+    assert main([*args, "--dev-pred", str(dev_pred), "--dev-gold", str(dev_gold)]) == 0
+    m = json.loads(out.read_text())
+    contract = (
+        "auc_macro auc_micro f1_macro f1_macro_per_code f1_micro p_at_5 p_at_8 p_at_15 "
+        "threshold threshold_source n_docs n_codes"
+    )
+    assert set(contract.split()) <= set(m)
+    assert m["f1_micro"] == pytest.approx(0.8)  # tuned and applied on the same file here
+    assert main([*args, "--dev-pred", str(dev_pred)]) == 2  # half a dev pair is refused

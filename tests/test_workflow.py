@@ -105,6 +105,7 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
         assert preds["cec_k3"] != preds["cec_k6"]  # k changes the prompts
         assert preds["direct_zeroshot"] != preds["direct_ft"]  # the adapter changes answers
     _check_cec_code(work)
+    _check_evaluation(work)
     # the concept counts are printed beside the paper's
     assert "paper: 325 = 229 parent + 96 leaf" in result.stdout + result.stderr
     top50 = json.loads((work / "results/data/mimic3_50/data_report.json").read_text())
@@ -182,6 +183,40 @@ def _check_cec_code(work: Path) -> None:
         with redirect_stdout(text):
             assert main([*args, "--truncate", "--all"]) == 0
         assert top["title"] in text.getvalue()  # the report names codes by their titles
+
+
+def _check_evaluation(work: Path) -> None:
+    """Metrics, the four tables, figures, summary; the HTML report holds no note text."""
+    import base64
+    import re
+
+    for dataset in ("mimic3_50", "rare50"):
+        m = json.loads((work / f"results/metrics/{dataset}/tiny_llama/cec_k6.json").read_text())
+        assert m["threshold_source"].startswith("dev") and m["n_seeds"] == 1
+        assert 0 <= m["f1_micro"] <= 1 and "ci95" in m["per_seed"]["13"]
+    for name in ("table1_main", "table2_ablation", "table3_concepts", "table4_auc"):
+        tex = (work / f"results/tables/{name}.tex").read_text()
+        assert "\\toprule" in tex and "\\bottomrule" in tex
+    assert (work / "results/figures/rare50/tiny_llama/pr_curves.pdf").stat().st_size > 0
+    assert "Table 2" in (work / "results/summary.md").read_text()
+    # one table alone: nothing upstream to redo
+    dry = _run(
+        ["results/tables/table2_ablation.tex", "-n", "--configfile", "config/tiny.yaml"], work
+    )
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    report = _run(["--report", "results/report.html", "--configfile", "config/tiny.yaml"], work)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (work / "results/report.html").read_text(errors="replace")
+    blobs = [html]
+    for blob in re.findall(r"base64,([A-Za-z0-9+/=]{16,})", html):
+        blobs.append(base64.b64decode(blob + "===").decode("utf-8", errors="replace"))
+    everything = "\n".join(blobs)
+    assert "table2_ablation" in everything  # the tables are in the report
+    for split in ("train", "dev", "test"):
+        for rec in read_jsonl(work / "results/data/rare50" / f"{split}.jsonl"):
+            for line in rec["text"].splitlines():
+                if len(line.split()) >= 8:
+                    assert line not in everything
 
 
 def _bad_config(tmp_path: Path, edit) -> subprocess.CompletedProcess[str]:

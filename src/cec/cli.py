@@ -151,7 +151,48 @@ def build_parser() -> argparse.ArgumentParser:
     code.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     code.add_argument("--json", action="store_true", help="print JSON (every code)")
     code.set_defaults(func=_cmd_code)
+
+    ev = sub.add_parser("evaluate", help="metrics of one prediction file (KEPT/caml-mimic)")
+    ev.add_argument("--pred", type=Path, required=True, help="hadm_id code prob (test)")
+    ev.add_argument("--gold", type=Path, required=True, help="the split's .jsonl")
+    ev.add_argument("--dev-pred", type=Path, help="dev predictions: tune the threshold there")
+    ev.add_argument("--dev-gold", type=Path, help="the dev split's .jsonl")
+    ev.add_argument("--codes", type=Path, help="codes.tsv (default: the codes in --pred)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="resamples (0: none)")
+    ev.add_argument("--seed", type=int, default=13, help="bootstrap seed")
+    ev.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    ev.set_defaults(func=_cmd_evaluate)
     return parser
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from cec.evaluation.metrics import evaluate_files
+    from cec.evaluation.run import label_codes
+    from cec.io import write_json
+
+    if (args.dev_pred is None) != (args.dev_gold is None):
+        raise InputError("give both --dev-pred and --dev-gold, or neither")
+    if args.codes is not None:
+        codes = label_codes(args.codes)
+    else:
+        with open(args.pred, encoding="utf-8") as fh:
+            codes = sorted({line.split("\t")[1] for line in list(fh)[1:] if line.strip()})
+    result = evaluate_files(
+        args.pred,
+        args.gold,
+        codes,
+        dev_pred=args.dev_pred,
+        dev_gold=args.dev_gold,
+        resamples=args.bootstrap,
+        seed=args.seed,
+    )
+    write_json(args.out, result)
+    print(
+        f"micro F1 {result['f1_micro']:.4f} at threshold {result['threshold']:.4g} "
+        f"({result['threshold_source']}); macro AUC {result['auc_macro']}; "
+        f"{result['n_docs']} admissions x {result['n_codes']} codes -> {args.out}"
+    )
+    return 0
 
 
 def _cmd_code(args: argparse.Namespace) -> int:

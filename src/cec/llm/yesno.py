@@ -14,6 +14,7 @@ Sliding-window layers (Gemma) drop cached keys beyond their window, so for them 
 chunk is run together with the note in one row; the mask then also encodes each layer
 type's window. Training uses that single-row form with gradients.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,0 +1,31 @@
+"""Snakemake adapter: rule evaluate_method -> cec.evaluation.run.evaluate_method."""
+
+import logging
+
+from cec.evaluation.run import evaluate_method
+from cec.logs import job_log
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    seeds = [int(s) for s in snakemake.params.seeds]
+    cfg = snakemake.params.settings
+    result = evaluate_method(
+        dict(zip(seeds, snakemake.input.dev, strict=True)),
+        dict(zip(seeds, snakemake.input.test, strict=True)),
+        snakemake.input.dev_gold,
+        snakemake.input.test_gold,
+        snakemake.input.codes,
+        snakemake.output[0],
+        resamples=int(cfg["bootstrap"]),
+        bootstrap_seed=int(cfg["bootstrap_seed"]),
+    )
+    logging.info(
+        "%s: micro F1 %.4f at threshold %s (at 0.5: %.4f), macro AUC %s, %d seeds",
+        snakemake.wildcards.method,
+        result["f1_micro"],
+        result["threshold"],
+        result["at_0_5"]["f1_micro"],
+        result["auc_macro"],
+        result["n_seeds"],
+    )

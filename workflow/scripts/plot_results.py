@@ -1,0 +1,29 @@
+"""Snakemake adapter: rule plot_results -> cec.evaluation.run figures."""
+
+import json
+from pathlib import Path
+
+from cec.evaluation.run import plot_loss_curves, plot_per_code_f1, plot_pr_curves
+from cec.logs import job_log
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    w, p = snakemake.wildcards, snakemake.params
+    where = f"{w.dataset}, {w.backbone}"
+    preds = dict(zip(p.methods, snakemake.input.test, strict=True))
+    plot_pr_curves(
+        preds, snakemake.input.gold, snakemake.input.codes, snakemake.output.pr, f"test, {where}"
+    )
+    cec = json.loads(Path(snakemake.input.cec_metrics).read_text())
+    threshold = cec["per_seed"][str(cec["seeds"][0])]["threshold"]
+    plot_per_code_f1(
+        preds[p.cec_method],
+        snakemake.input.gold,
+        snakemake.input.train,
+        snakemake.input.codes,
+        threshold,
+        snakemake.output.per_code,
+        f"{p.cec_method}, test, {where}",
+    )
+    plot_loss_curves(snakemake.input.adapters, snakemake.output.loss, f"training, {where}")

@@ -1,0 +1,31 @@
+"""Snakemake adapter: rule summary -> cec.evaluation.summary."""
+
+from pathlib import Path
+
+import yaml
+
+from cec.evaluation.summary import write_summary
+from cec.evaluation.tables import load_metrics
+from cec.io import atomic_write
+from cec.logs import job_log
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    p = snakemake.params
+    metrics = {
+        (Path(f).parts[-3], Path(f).parts[-2], Path(f).stem): load_metrics(f)
+        for f in snakemake.input.metrics
+    }
+    text = write_summary(
+        metrics,
+        p.datasets,
+        p.backbones,
+        p.methods,
+        yaml.safe_load(Path(snakemake.input.published).read_text()),
+        p.settings.get("paper_row", {}),
+        p.settings["data_note"],
+        p.settings["cec_method"],
+    )
+    with atomic_write(snakemake.output[0]) as fh:
+        fh.write(text)
