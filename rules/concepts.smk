@@ -93,7 +93,11 @@ rule concept_coverage:
         code_concepts="results/concepts/{dataset}/code_concepts.json",
     output:
         json="results/concepts/{dataset}/coverage.json",
-        png="results/concepts/{dataset}/coverage.png",
+        png=report(
+            "results/concepts/{dataset}/coverage.png",
+            caption="../report/coverage.rst",
+            category="Figures",
+        ),
         pdf="results/concepts/{dataset}/coverage.pdf",
     log:
         "results/logs/concept_coverage/{dataset}.log",
