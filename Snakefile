@@ -35,6 +35,20 @@ include: "rules/label_model.smk"
 include: "rules/evaluate.smk"
 
 
+# Small or network-bound rules run where Snakemake runs, not as cluster jobs (the concept
+# API call needs the login node's network; the others take seconds).
+localrules:
+    all,
+    code_table,
+    generate_concepts,
+    concept_trainset,
+    label_trainset,
+    evaluate_method,
+    make_table,
+    plot_results,
+    summary,
+
+
 rule all:
     default_target: True
     input:

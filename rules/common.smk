@@ -1,5 +1,6 @@
 # Target helpers shared by all .smk files. The logic lives in src/cec; these functions
 # only translate the config into file names.
+import os
 from pathlib import Path
 
 SPLITS = ["train", "dev", "test"]
@@ -303,3 +304,39 @@ def evaluation_files():
     ]
     tables = [f"results/tables/{name}.tex" for name in TABLES]
     return tables + figures + ["results/summary.md"]
+
+
+# Cluster placement and sizes. Partition and account come from the environment
+# (CEC_SLURM_PARTITION, CEC_SLURM_GPU_PARTITION, CEC_SLURM_ACCOUNT) or the config's
+# `cluster` block; nothing is passed when neither sets them (the cluster's defaults).
+def cluster_resources(gpu=False):
+    cluster = config.get("cluster", {})
+    key = "gpu_partition" if gpu else "partition"
+    env = "CEC_SLURM_GPU_PARTITION" if gpu else "CEC_SLURM_PARTITION"
+    partition = os.environ.get(env) or cluster.get(key)
+    account = os.environ.get("CEC_SLURM_ACCOUNT") or cluster.get("account")
+    out = {}
+    if partition:
+        out["slurm_partition"] = partition
+    if account:
+        out["slurm_account"] = account
+    return out
+
+
+def llm_resources(kind):
+    """Resources of one family of LLM rules (build, train, score) from `llm_resources`: memory
+    doubles with every retry (an OOM-killed job comes back with more)."""
+    spec = config["llm_resources"][kind]
+    base = int(spec["mem_mb"])
+    out = {
+        "mem_mb": lambda wildcards, attempt: base * attempt,
+        "runtime": int(spec["runtime"]),
+        **cluster_resources(gpu=spec.get("gpu", 0) > 0),
+    }
+    if spec.get("gpu", 0) > 0:
+        out["gpu"] = int(spec["gpu"])
+    return out
+
+
+def cpu_resources(mem_mb, runtime):
+    return {"mem_mb": mem_mb, "runtime": runtime, **cluster_resources()}

@@ -12,8 +12,7 @@ rule build_backbone:
         "../envs/llm.yaml"
     threads: LLM_THREADS
     resources:
-        mem_mb=4000,
-        runtime=20,
+        **llm_resources("build"),
     params:
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
     script:
@@ -33,8 +32,7 @@ rule concept_trainset:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     params:
         settings=config["stage1"]["trainset"],
     script:
@@ -54,9 +52,7 @@ rule train_concept_model:
         "../envs/llm.yaml"
     threads: LLM_THREADS
     resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=1,
+        **llm_resources("train"),
     params:
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
         settings=config["stage1"],
@@ -79,9 +75,7 @@ rule score_concepts:
         "../envs/llm.yaml"
     threads: LLM_THREADS
     resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=1,
+        **llm_resources("score"),
     params:
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
         settings=config["stage1"],

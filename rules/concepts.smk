@@ -16,8 +16,7 @@ rule code_table:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        **cpu_resources(mem_mb=500, runtime=5),
     script:
         "../workflow/scripts/code_table.py"
 
@@ -33,8 +32,7 @@ rule note_fingerprints:
         "../envs/api.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **cpu_resources(mem_mb=2000, runtime=30),
     script:
         "../workflow/scripts/note_fingerprints.py"
 
@@ -53,8 +51,7 @@ rule generate_concepts:
         "../envs/api.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=120,
+        **cpu_resources(mem_mb=1000, runtime=120),
     params:
         settings=lambda wildcards: config["concepts"],
         recordings=lambda wildcards: recordings_path(wildcards.dataset),
@@ -78,8 +75,7 @@ rule dedup_concepts:
         "../envs/llm.yaml"
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=15,
+        **cpu_resources(mem_mb=2000, runtime=15),
     params:
         gamma=config["concepts"]["gamma"],
     script:
@@ -107,8 +103,7 @@ rule concept_coverage:
         "../envs/eval.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **cpu_resources(mem_mb=2000, runtime=30),
     params:
         settings=config["coverage"],
     script:
@@ -127,8 +122,7 @@ rule section_titles:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=15,
+        **cpu_resources(mem_mb=2000, runtime=15),
     params:
         settings=config["sections"],
     script:

@@ -18,8 +18,7 @@ rule synth_mimic:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **cpu_resources(mem_mb=2000, runtime=30),
     params:
         settings=lambda wildcards: config["mimic"]["synthetic"],
         out_dir=lambda wildcards, output: Path(output.manifest).parent,
@@ -45,8 +44,7 @@ rule prepare_dataset:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=3000,
-        runtime=60,
+        **cpu_resources(mem_mb=3000, runtime=60),
     params:
         mimic_dir=lambda wildcards: mimic_dir(),
         settings=lambda wildcards: config["datasets"][wildcards.dataset],

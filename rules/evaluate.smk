@@ -13,8 +13,7 @@ rule evaluate_method:
         "../envs/eval.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=20,
+        **cpu_resources(mem_mb=1000, runtime=20),
     params:
         seeds=config["stage2"]["seeds"],
         settings=config["evaluation"],
@@ -41,8 +40,7 @@ rule make_table:
         "../envs/eval.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        **cpu_resources(mem_mb=500, runtime=5),
     params:
         datasets=list(config["datasets"]),
         backbones=config["stage2"]["backbones"],
@@ -95,8 +93,7 @@ rule plot_results:
         "../envs/eval.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=5,
+        **cpu_resources(mem_mb=1000, runtime=5),
     params:
         methods=config["stage2"]["methods"],
         cec_method=config["evaluation"]["cec_method"],
@@ -118,8 +115,7 @@ rule summary:
         "../envs/eval.yaml"
     threads: 1
     resources:
-        mem_mb=500,
-        runtime=5,
+        **cpu_resources(mem_mb=500, runtime=5),
     params:
         datasets=list(config["datasets"]),
         backbones=config["stage2"]["backbones"],

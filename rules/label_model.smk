@@ -19,8 +19,7 @@ rule label_trainset:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **cpu_resources(mem_mb=1000, runtime=10),
     params:
         settings=config["stage2"]["trainset"],
     script:
@@ -43,9 +42,7 @@ rule train_label_model:
         "../envs/llm.yaml"
     threads: LLM_THREADS
     resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1,
+        **llm_resources("train"),
     params:
         label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
         backbones=config["backbones"],
@@ -71,9 +68,7 @@ rule predict_labels:
         "../envs/llm.yaml"
     threads: LLM_THREADS
     resources:
-        mem_mb=8000,
-        runtime=240,
-        gpu=1,
+        **llm_resources("score"),
     params:
         methods=lambda wildcards: [wildcards.method],
         label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
@@ -104,9 +99,7 @@ rule predict_cec:
         "../envs/llm.yaml"
     threads: LLM_THREADS
     resources:
-        mem_mb=8000,
-        runtime=480,
-        gpu=1,
+        **llm_resources("score"),
     params:
         methods=cec_methods(),
         label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
