@@ -41,7 +41,7 @@ def test_tiny_workflow_on_a_real_slurm_cluster(tmp_path: Path) -> None:
     if reason:
         pytest.skip(reason)
     piddir = tmp_path / "pids"
-    env = {**os.environ, "FAKE_GPUS": "1", "PIDDIR": str(piddir)}
+    env = {**os.environ, "FAKE_GPUS": "2", "PIDDIR": str(piddir)}
     up = subprocess.run(
         ["bash", str(REPO / "tools/slurm/up.sh")], env=env, capture_output=True, text=True,
         timeout=900,
