@@ -194,3 +194,43 @@ def settings_dict(s: LoraSettings) -> dict[str, Any]:
     d = asdict(s)
     d["targets"] = list(s.targets)
     return d
+
+
+def adapter_provenance(
+    stage: str,
+    backbone: Any,
+    model_dir: str | Path,
+    device: str,
+    dtype: str,
+    s: LoraSettings,
+    template: str,
+    answer_ids: tuple[int, int],
+    note_view: str,
+    notes: int,
+    truncated: int,
+    trainset: str | Path,
+    report: TrainReport,
+) -> dict[str, Any]:
+    """What a trained adapter came from: enough to tell two adapters apart and to redo one."""
+    import hashlib
+
+    return {
+        "stage": stage,
+        "backbone": backbone.name,
+        "base_model": str(model_dir),
+        "revision": backbone.revision,
+        "device": device,
+        "dtype": dtype,
+        "lora": settings_dict(s),
+        "template": template,
+        "answer_token_ids": list(answer_ids),
+        "note_budget_tokens": backbone.note_budget,
+        "note_view": note_view,
+        "notes": notes,
+        "notes_truncated": truncated,
+        "share_truncated": round(truncated / max(1, notes), 4),
+        "trainset_sha256": hashlib.sha256(Path(trainset).read_bytes()).hexdigest(),
+        "train_seconds": round(report.seconds, 1),
+        "train_tokens": report.tokens,
+        "loss_curve": [round(x, 5) for x in report.losses],
+    }

@@ -24,6 +24,32 @@ class AnswerTokenError(ValueError):
     """' yes' / ' no' are not single tokens after the answer cue for this tokenizer."""
 
 
+def single_token_answers(
+    tokenizer: Any, cue: str, answers: tuple[str, str], template: str
+) -> tuple[int, int]:
+    """The token ids of the two answers right after `cue`, each required to be exactly one
+    token that extends the cue's tokenisation (scoring reads one logit per answer)."""
+
+    def ids(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    base = ids(cue)
+    out = []
+    for answer in answers:
+        full = ids(cue + answer)
+        cont = full[len(base) :]
+        if full[: len(base)] != base or len(cont) != 1:
+            pieces = tokenizer.convert_ids_to_tokens(cont or full[-2:])
+            raise AnswerTokenError(
+                f"after the answer cue of {template}, {answer!r} is not one token "
+                f"for this tokenizer (got {pieces}); scoring needs single-token answers"
+            )
+        out.append(cont[0])
+    if out[0] == out[1]:
+        raise AnswerTokenError(f"{answers[0]!r} and {answers[1]!r} map to the same token")
+    return out[0], out[1]
+
+
 @dataclass(frozen=True)
 class QuestionTemplate:
     """A template with `head()` and `question(x)` macros (Figs. 3 and 4 of the paper)."""
@@ -96,22 +122,9 @@ class PromptEncoder:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _answer_ids(self, answers: tuple[str, str]) -> tuple[int, int]:
-        cue = "x" + self._trail_text
-        base = self._ids(cue)
-        out = []
-        for answer in answers:
-            full = self._ids(cue + answer)
-            cont = full[len(base) :]
-            if full[: len(base)] != base or len(cont) != 1:
-                pieces = self.tokenizer.convert_ids_to_tokens(cont or full[-2:])
-                raise AnswerTokenError(
-                    f"after the answer cue of {self.template.name}, {answer!r} is not one token "
-                    f"for this tokenizer (got {pieces}); scoring needs single-token answers"
-                )
-            out.append(cont[0])
-        if out[0] == out[1]:
-            raise AnswerTokenError(f"{answers[0]!r} and {answers[1]!r} map to the same token")
-        return out[0], out[1]
+        return single_token_answers(
+            self.tokenizer, "x" + self._trail_text, answers, self.template.name
+        )
 
     def note(self, text: str) -> EncodedNote:
         """head + note (cut to the budget) + the question's constant lead: the shared part."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import sys
@@ -18,7 +17,14 @@ from cec.concepts.dedup import read_concept_texts
 from cec.errors import InputError
 from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone, load_model, torch_dtype
-from cec.llm.lora import Group, LoraSettings, attach_lora, make_groups, save_adapter, settings_dict
+from cec.llm.lora import (
+    Group,
+    LoraSettings,
+    adapter_provenance,
+    attach_lora,
+    make_groups,
+    save_adapter,
+)
 from cec.llm.lora import train as train_lora
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
 from cec.llm.yesno import score_shared_prefix
@@ -129,26 +135,21 @@ def train_concept_model(
         backbone.note_budget,
     )
     report = train_lora(model, groups, encoder.answer_ids, lora, progress)
-    provenance = {
-        "stage": "concept relevance (stage 1)",
-        "backbone": backbone.name,
-        "base_model": str(model_dir),
-        "revision": backbone.revision,
-        "device": device,
-        "dtype": dtype,
-        "lora": settings_dict(lora),
-        "template": template,
-        "answer_token_ids": list(encoder.answer_ids),
-        "note_budget_tokens": backbone.note_budget,
-        "note_view": view.mode,
-        "notes": len(items),
-        "notes_truncated": truncated,
-        "share_truncated": round(truncated / max(1, len(items)), 4),
-        "trainset_sha256": hashlib.sha256(Path(trainset_path).read_bytes()).hexdigest(),
-        "train_seconds": round(report.seconds, 1),
-        "train_tokens": report.tokens,
-        "loss_curve": [round(x, 5) for x in report.losses],
-    }
+    provenance = adapter_provenance(
+        "concept relevance (stage 1)",
+        backbone,
+        model_dir,
+        device,
+        dtype,
+        lora,
+        template,
+        encoder.answer_ids,
+        view.mode,
+        len(items),
+        truncated,
+        trainset_path,
+        report,
+    )
     save_adapter(
         model, out_dir, provenance, report.losses, f"stage 1 ({backbone.name}): concept relevance"
     )

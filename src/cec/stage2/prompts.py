@@ -16,7 +16,7 @@ import jinja2
 
 from cec.concepts.prompts import template_path
 from cec.errors import InputError
-from cec.llm.prompting import AnswerTokenError, EncodedNote
+from cec.llm.prompting import EncodedNote, single_token_answers
 
 LABEL_TEMPLATE = "label_question_v1.jinja2"
 DIRECT_TEMPLATE = "direct_question_v1.jinja2"
@@ -85,21 +85,7 @@ class LabelPromptEncoder:
 
     def _answer_ids(self) -> tuple[int, int]:
         cue = self.template.question("x")
-        base = self._ids(cue)
-        out = []
-        for answer in self.answers:
-            full = self._ids(cue + answer)
-            cont = full[len(base) :]
-            if full[: len(base)] != base or len(cont) != 1:
-                pieces = self.tokenizer.convert_ids_to_tokens(cont or full[-2:])
-                raise AnswerTokenError(
-                    f"after the answer cue of {self.template.name}, {answer!r} is not one token "
-                    f"for this tokenizer (got {pieces}); scoring needs single-token answers"
-                )
-            out.append(cont[0])
-        if out[0] == out[1]:
-            raise AnswerTokenError(f"{self.answers} map to the same token")
-        return out[0], out[1]
+        return single_token_answers(self.tokenizer, cue, self.answers, self.template.name)
 
     def note_tokens(self, text: str) -> int:
         return len(self._ids(text))

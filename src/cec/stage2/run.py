@@ -20,7 +20,14 @@ from cec.concepts.dedup import read_concept_texts
 from cec.errors import InputError
 from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone
-from cec.llm.lora import Group, LoraSettings, attach_lora, make_groups, save_adapter, settings_dict
+from cec.llm.lora import (
+    Group,
+    LoraSettings,
+    adapter_provenance,
+    attach_lora,
+    make_groups,
+    save_adapter,
+)
 from cec.llm.lora import train as train_lora
 from cec.prepare import read_code_table
 from cec.stage1.run import NoteView, load_base_model, load_scoring_model
@@ -165,27 +172,22 @@ def train_label_model(
         100 * truncated / max(1, len(items)),
     )
     report = train_lora(model, groups, encoder.answer_ids, lora, progress)
-    provenance = {
-        "stage": f"label model (stage 2), variant {variant}",
-        "variant": variant,
-        "backbone": backbone.name,
-        "base_model": str(model_dir),
-        "revision": backbone.revision,
-        "device": device,
-        "dtype": dtype,
-        "lora": settings_dict(lora),
-        "template": Path(template).name,
-        "answer_token_ids": list(encoder.answer_ids),
-        "note_budget_tokens": backbone.note_budget,
-        "note_view": view.mode,
-        "notes": len(items),
-        "notes_truncated": truncated,
-        "share_truncated": round(truncated / max(1, len(items)), 4),
-        "trainset_sha256": hashlib.sha256(Path(trainset_path).read_bytes()).hexdigest(),
-        "train_seconds": round(report.seconds, 1),
-        "train_tokens": report.tokens,
-        "loss_curve": [round(x, 5) for x in report.losses],
-    }
+    provenance = adapter_provenance(
+        f"label model (stage 2), variant {variant}",
+        backbone,
+        model_dir,
+        device,
+        dtype,
+        lora,
+        Path(template).name,
+        encoder.answer_ids,
+        view.mode,
+        len(items),
+        truncated,
+        trainset_path,
+        report,
+    )
+    provenance["variant"] = variant
     save_adapter(model, out_dir, provenance, report.losses, f"stage 2 ({backbone.name}, {variant})")
     return provenance
 
