@@ -98,6 +98,8 @@ rule predict_cec:
     conda:
         "../envs/llm.yaml"
     threads: LLM_THREADS
+    # the longest jobs of the demo: started first, they do not end it alone on one core
+    priority: 10
     resources:
         **llm_resources("score"),
     params:
