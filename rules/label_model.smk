@@ -95,11 +95,11 @@ rule predict_cec:
         "results/benchmarks/predict_labels/{dataset}/{backbone}/cec/seed{seed}/{split}.tsv"
     wildcard_constraints:
         seed=r"\d+",
+    # the longest jobs of the demo: started first, they do not end it alone on one core
+    priority: 10
     conda:
         "../envs/llm.yaml"
     threads: LLM_THREADS
-    # the longest jobs of the demo: started first, they do not end it alone on one core
-    priority: 10
     resources:
         **llm_resources("score"),
     params:
