@@ -24,6 +24,7 @@ WORKFLOW_PARTS = [
     "config",
     "envs",
     "profiles",
+    "report",
     "src/cec/resources",
 ]
 
