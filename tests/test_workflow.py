@@ -131,6 +131,7 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
         for line in note.splitlines():
             if len(line.split()) >= 8:
                 assert line not in logs
+    _check_template_edit(work)
 
 
 def _check_cec_code(work: Path) -> None:
@@ -205,15 +206,6 @@ def _check_evaluation(work: Path) -> None:
         ["results/tables/table2_ablation.tex", "-n", "--configfile", "config/tiny.yaml"], work
     )
     assert "Nothing to be done" in dry.stdout + dry.stderr
-    # a changed prompt template re-runs the rules that read it (and what follows), only
-    template = work / "src/cec/resources/prompts/label_question_v1.jinja2"
-    template.write_text(template.read_text() + "{#- edited -#}\n")
-    dry = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
-    jobs = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout, flags=re.M)) - {"total", "all"}
-    assert {"train_label_model", "predict_labels", "predict_cec"} <= jobs, dry.stdout
-    assert not jobs & {"train_concept_model", "score_concepts", "prepare_dataset", "dedup_concepts"}
-    # direct coding does not read this template: none of its jobs is redone
-    assert "variant=direct" not in dry.stdout and "method=direct" not in dry.stdout
     report = _run(["--report", "results/report.html", "--configfile", "config/tiny.yaml"], work)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (work / "results/report.html").read_text(errors="replace")
@@ -227,6 +219,20 @@ def _check_evaluation(work: Path) -> None:
             for line in rec["text"].splitlines():
                 if len(line.split()) >= 8:
                     assert line not in everything
+
+
+def _check_template_edit(work: Path) -> None:
+    """A changed prompt template re-runs the rules that read it (and what follows), only."""
+    import re
+
+    template = work / "src/cec/resources/prompts/label_question_v1.jinja2"
+    template.write_text(template.read_text() + "{#- edited -#}\n")
+    dry = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
+    jobs = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout, flags=re.M)) - {"total", "all"}
+    assert {"train_label_model", "predict_labels", "predict_cec"} <= jobs, dry.stdout
+    assert not jobs & {"train_concept_model", "score_concepts", "prepare_dataset", "dedup_concepts"}
+    # direct coding does not read this template: none of its jobs is redone
+    assert "variant=direct" not in dry.stdout and "method=direct" not in dry.stdout
 
 
 def _bad_config(tmp_path: Path, edit) -> subprocess.CompletedProcess[str]:
