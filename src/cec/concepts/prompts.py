@@ -65,7 +65,9 @@ def template_path(name: str, folder: Path | None = None) -> Path:
     return path
 
 
-def _environment(folder: Path) -> jinja2.Environment:
+def template_environment(folder: Path) -> jinja2.Environment:
+    """The one jinja2 set-up of every prompt: a missing variable is an error, text is
+    kept byte for byte (trailing newline, no escaping)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
@@ -79,7 +81,7 @@ def _environment(folder: Path) -> jinja2.Environment:
 def render(template: str, **variables: Any) -> str:
     """Render a template; a variable it needs but is not given is a clear error."""
     path = template_path(template)
-    env = _environment(path.parent)
+    env = template_environment(path.parent)
     try:
         return env.get_template(path.name).render(**variables)
     except jinja2.UndefinedError as exc:

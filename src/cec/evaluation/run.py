@@ -97,14 +97,9 @@ def plot_pr_curves(
     title: str,
 ) -> None:
     """Micro precision-recall curve of each method on one split (PNG and PDF)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     codes = label_codes(codes_tsv)
     ids, y = read_gold(gold, codes)
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, ax = _axes(5.5, 4.2)
     for method, path in preds.items():
         precision, recall = _curve(y, read_predictions(path, ids, codes))
         ax.step(recall, precision, where="post", label=method, lw=1.4)
@@ -129,11 +124,6 @@ def plot_per_code_f1(
     title: str,
 ) -> None:
     """Per-code F1 on one split against the code's number of training admissions."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     codes = label_codes(codes_tsv)
     ids, y = read_gold(gold, codes)
     yhat = read_predictions(pred, ids, codes) > threshold
@@ -143,7 +133,7 @@ def plot_per_code_f1(
     denom = yhat.sum(axis=0) + y.sum(axis=0)
     f1 = np.divide(2 * tp, denom, out=np.zeros(len(codes)), where=denom > 0)
     present = y.sum(axis=0) > 0
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    fig, ax = _axes(5.5, 4.2)
     ax.scatter(freq[present], f1[present], s=18, label="codes present in the split")
     ax.scatter(freq[~present], f1[~present], s=10, c="lightgrey", label="absent (F1 0)")
     ax.set_xscale("symlog", linthresh=1)
@@ -158,12 +148,7 @@ def plot_per_code_f1(
 
 def plot_loss_curves(adapters: Sequence[str | Path], out_png: str | Path, title: str) -> None:
     """Training loss of every adapter (from provenance.json) in one figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes(6, 4)
     for folder in adapters:
         prov = json.loads((Path(folder) / "provenance.json").read_text(encoding="utf-8"))
         losses = prov["loss_curve"]
@@ -180,6 +165,16 @@ def plot_loss_curves(adapters: Sequence[str | Path], out_png: str | Path, title:
     ax.legend(fontsize=7)
     fig.tight_layout()
     _save(fig, out_png)
+
+
+def _axes(width: float, height: float) -> tuple[Any, Any]:
+    """A figure for a batch job: the Agg backend, no display needed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=(width, height))
 
 
 def _save(fig: Any, out_png: str | Path) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from cec.concepts.prompts import template_path
+from cec.concepts.prompts import template_environment, template_path
 from cec.errors import InputError
 
 
@@ -61,12 +61,7 @@ class QuestionTemplate:
     @classmethod
     def load(cls, name: str) -> QuestionTemplate:
         path = template_path(name)
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(path.parent)),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
+        env = template_environment(path.parent)
         try:
             module = env.get_template(path.name).module
             head = str(module.head())  # type: ignore[attr-defined]

@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
-
-from cec.concepts.prompts import template_path
+from cec.concepts.prompts import template_environment, template_path
 from cec.errors import InputError
 from cec.llm.prompting import EncodedNote, single_token_answers
 
@@ -33,12 +31,7 @@ class LabelTemplate:
     @classmethod
     def load(cls, name: str) -> LabelTemplate:
         path = template_path(name)
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(path.parent)),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,
-        )
+        env = template_environment(path.parent)
         module = env.get_template(path.name).module
         missing = [m for m in MACROS if not hasattr(module, m)]
         if missing:
