@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,41 @@ import pytest
 
 from cec.mimic import TABLE_COLUMNS
 from cec.synth.writer import CsvTable
+from tests.tiny_workflow import REPO, TinyRun, TinyWorkflow
 
-REPO = Path(__file__).resolve().parents[1]
+__all__ = ["REPO"]
+_TINY = TinyWorkflow()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the one tiny-workflow run as soon as a selected test is known to need it:
+    the unit tests then run while it works."""
+    if config.option.collectonly:
+        return
+    if any("tiny_run" in getattr(item, "fixturenames", ()) for item in items):
+        _TINY.start()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _TINY.stop()
+    if exitstatus == 0 and _TINY.root is not None:
+        shutil.rmtree(_TINY.root, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    run = _TINY.run
+    if run.returncode is not None:
+        where = "through SLURM" if run.executor == "slurm" else f"locally ({run.slurm_skipped})"
+        terminalreporter.write_line(
+            f"tiny workflow: {run.seconds:.0f} s {where}, exit {run.returncode}, in {run.work}"
+        )
+
+
+@pytest.fixture(scope="session")
+def tiny_run() -> TinyRun:
+    """The finished tiny workflow (config/tiny.yaml), run once per session: read it, or
+    `copy_to` a folder of your own before changing anything."""
+    return _TINY.result()
 
 
 def write_table(folder: Path, table: str, rows: list[tuple[Any, ...]], *, gz: bool = True) -> Path:

@@ -125,18 +125,19 @@ def test_refresh_asks_again(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "failure",
-    [status(429, retry_after="0"), status(500), status(503), hang(3.0)],
+    [status(429, retry_after="0"), status(500), status(503), hang(60.0)],
     ids=["429", "500", "503", "timeout"],
 )
 def test_transient_failures_are_retried(tmp_path: Path, failure: Action) -> None:
     with FakeOpenAI(default=gpt4_style) as server:
         server.script.append(failure)
-        t0 = time.perf_counter()
         result = generate_concepts(ROWS, _settings(tmp_path), _api(server, max_concurrent=1))
         assert len(server.requests) == 5  # the failed attempt, then 4 good ones
         assert set(result.leaf) == {r.code for r in ROWS}
         if failure.kind == "hang":
-            assert time.perf_counter() - t0 < 3.0  # the client gave up at its 1 s timeout
+            # the client gave up at its 1 s timeout: the hung request (60 s) is still being
+            # served when every code has its answer (no wall-clock limit in the test)
+            assert server.in_flight == 1
 
 
 def test_persistent_failure_stops_with_a_clear_error(tmp_path: Path) -> None:

@@ -7,26 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_workflow import _copy_workflow, _run
+from tests.tiny_workflow import TinyRun
+from tests.tiny_workflow import snakemake as _run
 
 NOTE_TABLE = re.compile(r"(^|/)NOTEEVENTS\.csv(\.gz)?$")
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of the workflow with concept generation run (Snakemake lists a job's input
-    files in its summary only once its outputs exist)."""
-    work = _copy_workflow(tmp_path_factory.mktemp("dag"))
-    targets = [f"results/concepts/{d}/raw/concepts_raw.jsonl" for d in ("mimic3_50", "rare50")]
-    result = _run([*targets, "--cores", "2", "--configfile", "config/tiny.yaml"], work)
-    assert result.returncode == 0, result.stderr[-2000:]
-    return work
+def work(tiny_run: TinyRun) -> Path:
+    """The finished tiny run (Snakemake lists a job's input files in its summary only once
+    its outputs exist)."""
+    tiny_run.require_success()
+    return tiny_run.work
 
 
 def _summary(work: Path, target: str, config: str) -> dict[str, tuple[str, list[str]]]:
     """output file -> (rule, input files), from `snakemake --detailed-summary`."""
     result = _run(
-        [target, "--forceall", "--detailed-summary", "--configfile", config], work, timeout=120
+        [target, "--forceall", "--detailed-summary", "--configfile", config], work, hang_guard_s=600
     )
     assert result.returncode == 0, result.stderr[-2000:]
     rows: dict[str, tuple[str, list[str]]] = {}

@@ -1,10 +1,9 @@
-"""Real Snakemake runs of the data stage on a copy of the workflow."""
+"""The finished tiny workflow (one run per session, see tests/tiny_workflow.py), and
+real Snakemake runs on copies of the workflow."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,44 +14,22 @@ import yaml
 
 from cec.io import read_jsonl
 from tests.conftest import REPO
-
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-WORKFLOW_PARTS = [
-    "Snakefile",
-    "rules",
-    "workflow",
-    "config",
-    "envs",
-    "profiles",
-    "report",
-    "src/cec/resources",
-]
-
-
-def _copy_workflow(dest: Path) -> Path:
-    """The files a run reads from the repository (templates and recordings included)."""
-    for part in WORKFLOW_PARTS:
-        src = REPO / part
-        (dest / part).parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, dest / part)
-        else:
-            shutil.copy2(src, dest / part)
-    return dest
+from tests.tiny_workflow import TinyRun, copy_workflow, snakemake
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run(
-        [*SNAKEMAKE, *args], cwd=cwd, env=env, text=True, capture_output=True, timeout=timeout
-    )
+    """Snakemake in `cwd`; `timeout` is a hang guard, far above any real run."""
+    return snakemake(args, cwd, hang_guard_s=timeout)
+
+
+@pytest.fixture(scope="module")
+def work(tiny_run: TinyRun) -> Path:
+    tiny_run.require_success()
+    return tiny_run.work
 
 
 @pytest.mark.integration
-def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
-    work = _copy_workflow(tmp_path)
-    result = _run(["all", "--cores", "2", "--configfile", "config/tiny.yaml"], work)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_data_stage(work: Path) -> None:
     for dataset in ("mimic3_50", "rare50"):
         folder = work / "results" / "data" / dataset
         report = json.loads((folder / "data_report.json").read_text())
@@ -63,6 +40,16 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
         assert (work / "results" / "logs" / "prepare_dataset" / f"{dataset}.log").exists()
         assert (work / "results" / "benchmarks" / "prepare_dataset" / f"{dataset}.tsv").exists()
         assert (folder / "codes.tsv").read_text().startswith("code\tkind\tdescription")
+    top50 = json.loads((work / "results/data/mimic3_50/data_report.json").read_text())
+    assert top50["split"]["source"].startswith("seeded patient-level split")
+    rare = json.loads((work / "results/data/rare50/data_report.json").read_text())
+    assert rare["split"]["source"] == "split files"
+    assert rare["split"]["sizes"] == {"train": 60, "dev": 4, "test": 8}
+
+
+@pytest.mark.integration
+def test_concepts_sections_and_guard(tiny_run: TinyRun, work: Path) -> None:
+    for dataset in ("mimic3_50", "rare50"):
         concepts = work / "results" / "concepts" / dataset
         summary = json.loads((concepts / "dedup_summary.json").read_text())
         assert summary["kept"]["parent"] > 0 and summary["kept"]["leaf"] > 0
@@ -75,18 +62,34 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
         assert "history of present illness" in titles
         guard = np.load(work / "results" / "privacy" / dataset / "note_shingles.npy")
         assert guard.dtype == np.uint64 and guard.ndim == 1  # hashes only, no text
-        # stage 1: the adapter with its provenance, and one score per (note, concept)
+    # the concept counts are printed beside the paper's
+    assert "paper: 325 = 229 parent + 96 leaf" in tiny_run.stdout + tiny_run.stderr
+
+
+@pytest.mark.integration
+def test_stage1_adapter_and_scores(work: Path) -> None:
+    for dataset in ("mimic3_50", "rare50"):
+        sizes = json.loads((work / f"results/data/{dataset}/data_report.json").read_text())
+        sizes = sizes["split"]["sizes"]
         adapter = work / "results" / "adapters" / dataset / "tiny_llama" / "concept"
         provenance = json.loads((adapter / "provenance.json").read_text())
         assert provenance["lora"]["r"] == 32 and len(provenance["loss_curve"]) == 4
         assert (adapter / "adapter_model.safetensors").exists()
         scores = work / "results" / "scores" / dataset / "tiny_llama" / "dev.tsv"
         rows = scores.read_text().splitlines()
-        n_concepts = len((concepts / "concepts.tsv").read_text().splitlines()) - 1
+        concepts = work / "results" / "concepts" / dataset / "concepts.tsv"
+        n_concepts = len(concepts.read_text().splitlines()) - 1
         assert rows[0] == "hadm_id\tconcept_id\tp_yes"
         assert len(rows) - 1 == sizes["dev"] * n_concepts
         assert all(0.0 <= float(r.split("\t")[2]) <= 1.0 for r in rows[1:])
-        # stage 2: one trained label adapter per variant (Appendix A settings) ...
+
+
+@pytest.mark.integration
+def test_stage2_adapters_and_predictions(work: Path) -> None:
+    for dataset in ("mimic3_50", "rare50"):
+        sizes = json.loads((work / f"results/data/{dataset}/data_report.json").read_text())
+        sizes = sizes["split"]["sizes"]
+        # one trained label adapter per variant (Appendix A settings) ...
         for variant in ("direct", "leaf", "cec"):
             label = work / "results/adapters" / dataset / "tiny_llama" / f"label_{variant}/seed13"
             prov = json.loads((label / "provenance.json").read_text())
@@ -105,20 +108,13 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
             assert all(0.0 <= p <= 1.0 for p in preds[method])
         assert preds["cec_k3"] != preds["cec_k6"]  # k changes the prompts
         assert preds["direct_zeroshot"] != preds["direct_ft"]  # the adapter changes answers
-    _check_cec_code(work)
-    _check_evaluation(work)
-    # the concept counts are printed beside the paper's
-    assert "paper: 325 = 229 parent + 96 leaf" in result.stdout + result.stderr
-    top50 = json.loads((work / "results/data/mimic3_50/data_report.json").read_text())
-    assert top50["split"]["source"].startswith("seeded patient-level split")
-    rare = json.loads((work / "results/data/rare50/data_report.json").read_text())
-    assert rare["split"]["source"] == "split files"
-    assert rare["split"]["sizes"] == {"train": 60, "dev": 4, "test": 8}
-    # nothing left to do on a rerun
+
+
+@pytest.mark.integration
+def test_nothing_left_to_do_and_no_note_text_in_logs(work: Path) -> None:
     again = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
-    # no note text in any log line
     notes = [
         rec["text"]
         for split in ("train", "dev", "test")
@@ -127,21 +123,22 @@ def test_data_stage_runs_end_to_end(tmp_path: Path) -> None:
     logs = "\n".join(
         p.read_text(errors="replace") for p in (work / "results" / "logs").rglob("*.log")
     )
+    assert logs  # the check below reads real logs
     for note in notes:
         for line in note.splitlines():
             if len(line.split()) >= 8:
                 assert line not in logs
-    _check_template_edit(work)
 
 
-def _check_cec_code(work: Path) -> None:
+@pytest.mark.integration
+def test_cec_code_on_a_dev_note(work: Path, tmp_path: Path) -> None:
     """`cec code` on a dev note with the adapters the run trained, with no network."""
     import socket
 
     from cec.cli import main
 
     record = next(iter(read_jsonl(work / "results/data/rare50/dev.jsonl")))
-    note = work / "note.txt"
+    note = tmp_path / "note.txt"
     note.write_text(record["text"])
     args = [
         "code",
@@ -187,11 +184,9 @@ def _check_cec_code(work: Path) -> None:
         assert top["title"] in text.getvalue()  # the report names codes by their titles
 
 
-def _check_evaluation(work: Path) -> None:
-    """Metrics, the four tables, figures, summary; the HTML report holds no note text."""
-    import base64
-    import re
-
+@pytest.mark.integration
+def test_evaluation_outputs_and_single_table(work: Path) -> None:
+    """Metrics, the four tables, figures, summary; one table alone redoes nothing."""
     for dataset in ("mimic3_50", "rare50"):
         m = json.loads((work / f"results/metrics/{dataset}/tiny_llama/cec_k6.json").read_text())
         assert m["threshold_source"].startswith("dev") and m["n_seeds"] == 1
@@ -201,11 +196,19 @@ def _check_evaluation(work: Path) -> None:
         assert "\\toprule" in tex and "\\bottomrule" in tex
     assert (work / "results/figures/rare50/tiny_llama/pr_curves.pdf").stat().st_size > 0
     assert "Table 2" in (work / "results/summary.md").read_text()
-    # one table alone: nothing upstream to redo
     dry = _run(
         ["results/tables/table2_ablation.tex", "-n", "--configfile", "config/tiny.yaml"], work
     )
+    assert dry.returncode == 0, dry.stderr[-2000:]
     assert "Nothing to be done" in dry.stdout + dry.stderr
+
+
+@pytest.mark.integration
+def test_report_holds_the_tables_and_no_note_text(tiny_run: TinyRun, tmp_path: Path) -> None:
+    import base64
+    import re
+
+    work = tiny_run.copy_to(tmp_path / "wf")
     report = _run(["--report", "results/report.html", "--configfile", "config/tiny.yaml"], work)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (work / "results/report.html").read_text(errors="replace")
@@ -214,17 +217,22 @@ def _check_evaluation(work: Path) -> None:
         blobs.append(base64.b64decode(blob + "===").decode("utf-8", errors="replace"))
     everything = "\n".join(blobs)
     assert "table2_ablation" in everything  # the tables are in the report
+    lines = 0
     for split in ("train", "dev", "test"):
         for rec in read_jsonl(work / "results/data/rare50" / f"{split}.jsonl"):
             for line in rec["text"].splitlines():
                 if len(line.split()) >= 8:
+                    lines += 1
                     assert line not in everything
+    assert lines > 100  # the check compared real note lines
 
 
-def _check_template_edit(work: Path) -> None:
+@pytest.mark.integration
+def test_template_edit_reruns_only_its_readers(tiny_run: TinyRun, tmp_path: Path) -> None:
     """A changed prompt template re-runs the rules that read it (and what follows), only."""
     import re
 
+    work = tiny_run.copy_to(tmp_path / "wf")
     template = work / "src/cec/resources/prompts/label_question_v1.jinja2"
     template.write_text(template.read_text() + "{#- edited -#}\n")
     dry = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
@@ -236,7 +244,7 @@ def _check_template_edit(work: Path) -> None:
 
 
 def _bad_config(tmp_path: Path, edit) -> subprocess.CompletedProcess[str]:
-    work = _copy_workflow(tmp_path)
+    work = copy_workflow(tmp_path)
     config = yaml.safe_load((work / "config" / "tiny.yaml").read_text())
     edit(config)
     (work / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
@@ -274,7 +282,7 @@ def test_default_and_paper_configs_are_valid(tmp_path: Path) -> None:
 
 
 def test_gemma_demo_layers_over_the_demo(tmp_path: Path) -> None:
-    work = _copy_workflow(tmp_path)
+    work = copy_workflow(tmp_path)
     result = _run(
         ["all", "-n", "--configfile", "config/config.yaml", "config/demo_gemma.yaml"],
         work,

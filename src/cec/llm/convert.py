@@ -50,14 +50,15 @@ def build_backbone(
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     with atomic_dir(out_dir) as tmp:
         if backbone.source == "tiny":
-            from cec.llm.tiny import DEFAULT_TEXTS, build_tiny_model
+            from cec.llm.tiny import WORKFLOW_VOCAB, build_tiny_model, workflow_texts
 
             build_tiny_model(
                 backbone.arch or "llama",
                 tmp,
-                tiny_texts or DEFAULT_TEXTS,
+                tiny_texts or workflow_texts(),
                 seed=int(backbone.extra.get("seed", 0)),
                 sliding_window=backbone.extra.get("sliding_window"),
+                vocab_size=WORKFLOW_VOCAB,
             )
         elif backbone.source == "gguf":
             from transformers import AutoModelForCausalLM, AutoTokenizer

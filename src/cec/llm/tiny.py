@@ -7,7 +7,9 @@ runs a train step in well under a second and is deterministic for a seed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
+from importlib.resources import files
 from pathlib import Path
 
 TINY_SIZES = dict(
@@ -29,6 +31,26 @@ DEFAULT_TEXTS = [
     "creatinine kidney failure ventilation intubated extubated heart failure atrial "
     "fibrillation hypertension diabetes pneumonia sepsis transfusion catheter",
 ] * 20
+# A workflow's tiny backbone learns the words of the shipped prompts and concept lists, as
+# a real tokenizer knows English words: with only DEFAULT_TEXTS and 512 entries, Fig. 4's
+# question took 260 tokens instead of ~120, and the tiny workflow spent its time on the
+# attention of needlessly long rows.
+WORKFLOW_VOCAB = 2048
+
+
+def workflow_texts() -> list[str]:
+    """Tokenizer corpus of a workflow's tiny backbone: DEFAULT_TEXTS, every shipped prompt
+    template and the concept lists of the shipped recordings (public text, no notes)."""
+    resources = files("cec") / "resources"
+    texts = list(DEFAULT_TEXTS)
+    for item in sorted((resources / "prompts").iterdir(), key=lambda t: t.name):
+        if item.name.endswith(".jinja2"):
+            texts.append(item.read_text(encoding="utf-8"))
+    for item in sorted((resources / "concepts" / "recordings").iterdir(), key=lambda t: t.name):
+        if item.name.endswith(".jsonl"):
+            for line in item.read_text(encoding="utf-8").splitlines():
+                texts.append(json.dumps(json.loads(line).get("response", "")))
+    return texts
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # noqa: ANN201
@@ -58,13 +80,14 @@ def build_tiny_model(
     texts: Iterable[str],
     seed: int = 0,
     sliding_window: int | None = None,
+    vocab_size: int = 512,
 ) -> Path:
     """Save a random `llama` or `gemma3_text` model and its tokenizer to `out_dir`."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     out = Path(out_dir)
-    tokenizer = train_tokenizer(texts)
+    tokenizer = train_tokenizer(texts, vocab_size)
     sizes = dict(TINY_SIZES, vocab_size=len(tokenizer))
     extra = {}
     if arch == "gemma3_text" and sliding_window is not None:

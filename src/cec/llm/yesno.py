@@ -53,10 +53,11 @@ def _packed(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Packed ids, position ids (prefix included if `with_prefix`), the segment each
     position belongs to (-1 for the prefix), the ancestor-or-self matrix of the segments,
-    and the index of each scored segment's last token."""
+    and the index of each scored segment's last token. Per-token arrays are built with
+    tensor ops: a note's label trees hold tens of thousands of tokens."""
     n = len(segments)
     starts: list[int] = []
-    ancestors = torch.zeros((n + 1, n + 1), dtype=torch.bool)  # row/col n: the prefix
+    ancestors = torch.zeros((n + 1, n + 1), dtype=torch.bool)  # row/col n: prefix, padding
     for i, seg in enumerate(segments):
         if not seg.ids:
             raise ValueError(f"segment {i} is empty")
@@ -65,72 +66,67 @@ def _packed(
         if seg.parent < 0:
             starts.append(prefix_len)
         else:
-            parent = segments[seg.parent]
-            starts.append(starts[seg.parent] + len(parent.ids))
+            starts.append(starts[seg.parent] + len(segments[seg.parent].ids))
             ancestors[i] = ancestors[seg.parent]
         ancestors[i, i] = True
-    q_ids = [t for seg in segments for t in seg.ids]
-    q_pos = [starts[i] + j for i, seg in enumerate(segments) for j in range(len(seg.ids))]
+    lengths = torch.tensor([len(seg.ids) for seg in segments], dtype=torch.long)
+    ends = torch.cumsum(lengths, 0)
+    total = int(ends[-1]) if n else 0
+    owner = torch.repeat_interleave(torch.arange(n), lengths)
+    # a token's position: its segment's start plus its offset within the segment
+    q_pos = (
+        torch.tensor(starts, dtype=torch.long)[owner]
+        + torch.arange(total)
+        - (ends - lengths)[owner]
+    )
+    q_ids = torch.tensor([t for seg in segments for t in seg.ids], dtype=torch.long)
     offset = prefix_len if with_prefix else 0
-    ends_list, total = [], offset
-    for seg in segments:
-        total += len(seg.ids)
-        if seg.scored:
-            ends_list.append(total - 1)
-    positions = (list(range(prefix_len)) if with_prefix else []) + q_pos
-    owner = [-1] * offset + [i for i, seg in enumerate(segments) for _ in seg.ids]
+    scored = torch.tensor([seg.scored for seg in segments], dtype=torch.bool)
+    last = ends[scored] - 1 + offset
+    if with_prefix:
+        q_pos = torch.cat([torch.arange(prefix_len), q_pos])
+        owner = torch.cat([torch.full((prefix_len,), -1, dtype=torch.long), owner])
     return (
-        torch.tensor(q_ids, dtype=torch.long, device=device),
-        torch.tensor(positions, dtype=torch.long, device=device),
-        torch.tensor(owner, device=device),
+        q_ids.to(device),
+        q_pos.to(device),
+        owner.to(device),
         ancestors.to(device),
-        torch.tensor(ends_list, dtype=torch.long, device=device),
+        last.to(device),
     )
 
 
-def _mask(
-    prefix_len: int,
-    q_owner: torch.Tensor,
-    q_pos: torch.Tensor,
-    ancestors: torch.Tensor,
-    with_prefix: bool,
-    window: int | None,
-    dtype: torch.dtype,
+def _allowed(
+    prefix_len: int, row_owner: torch.Tensor, ancestors: torch.Tensor, with_prefix: bool
 ) -> torch.Tensor:
-    """Additive 4D mask (1, 1, queries, keys): 0 where attention is allowed.
+    """Which keys each query may see, as a (queries, keys) bool matrix.
 
-    Keys are the prefix (positions 0..P-1) then the packed segments. A query sees the
-    prefix up to its own position, every token of its segment's ancestors, and earlier
-    tokens of its own segment; with a window w, only keys whose position is within w - 1
-    of its own.
+    Keys are the prefix (P tokens) then the row's W packed tokens; queries are the row's
+    tokens, preceded by the prefix's own if `with_prefix`. A row token sees the whole
+    prefix, every token of its segment's ancestors, and the earlier tokens of its own
+    segment. Built from the small segment-level `ancestors` matrix by two gathers and a
+    lower triangle (segments follow their ancestors in a row, so a key after its query
+    can only be in the query's own segment, where it is hidden): per-token index
+    arithmetic over the whole (W, P + W) grid cost a third of the tiny model's scoring
+    time. Padding (owner -2) maps to the unused last row and column of `ancestors`: it
+    sees the prefix only, and nothing sees it.
     """
-    device = q_pos.device
-    n_q = q_pos.shape[0]
-    key_pos = torch.cat(
-        [torch.arange(prefix_len, device=device), q_pos[prefix_len:] if with_prefix else q_pos]
-    )
-    key_owner = torch.cat(
-        [
-            torch.full((prefix_len,), -1, device=device),
-            q_owner[prefix_len:] if with_prefix else q_owner,
-        ]
-    )
-    qp = q_pos.view(n_q, 1)
-    kp = key_pos.view(1, -1)
-    qo = q_owner.view(n_q, 1)
-    ko = key_owner.view(1, -1)
-    query_index = torch.arange(n_q, device=device).view(n_q, 1)
-    key_index = torch.arange(key_pos.shape[0], device=device).view(1, -1)
-    key_index_in_query_space = key_index if with_prefix else key_index - prefix_len
-    prefix_key = ko == -1
-    # index -1 (the prefix) wraps to the last row/column of `ancestors`, which is unused
-    related = ancestors[qo.clamp(min=0).expand(n_q, ko.shape[1]), ko.clamp(min=0).expand(n_q, -1)]
-    related &= (ko >= 0) & (qo >= 0)
-    own_earlier = (ko != qo) | (key_index_in_query_space <= query_index)
-    allowed = (prefix_key & (kp <= qp)) | (related & own_earlier)
-    if window is not None:
-        allowed &= (qp - kp) < window
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    device = row_owner.device
+    n_seg = ancestors.shape[0] - 1
+    index = torch.where(row_owner >= 0, row_owner, n_seg)
+    block = torch.tril(ancestors.index_select(0, index).index_select(1, index))
+    width = int(row_owner.shape[0])
+    rows = torch.cat([torch.ones((width, prefix_len), dtype=torch.bool, device=device), block], 1)
+    if not with_prefix:
+        return rows
+    causal = torch.ones((prefix_len, prefix_len), dtype=torch.bool, device=device).tril()
+    top = torch.cat([causal, torch.zeros((prefix_len, width), dtype=torch.bool, device=device)], 1)
+    return torch.cat([top, rows], 0)
+
+
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(1, 1, queries, keys) additive mask: 0 where allowed, the dtype's minimum elsewhere
+    (SDPA on CPU runs faster with an additive float mask than with a bool one)."""
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
     mask.masked_fill_(~allowed, torch.finfo(dtype).min)
     return mask.view(1, 1, *allowed.shape)
 
@@ -143,25 +139,28 @@ def _masks(
     ancestors: torch.Tensor,
     with_prefix: bool,
 ) -> Any:
+    """The attention mask of a packed row; for models with sliding-window layers, one per
+    layer type, the windowed one also hiding keys `window` or more positions back."""
     dtype = next(model.parameters()).dtype
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         dtype = torch.float32
+    row_owner = owner[prefix_len:] if with_prefix else owner
+    allowed = _allowed(prefix_len, row_owner, ancestors, with_prefix)
     types = set(_layer_types(model))
     if types == {"full_attention"}:
-        return _mask(prefix_len, owner, pos, ancestors, with_prefix, None, dtype)
+        return _additive(allowed, dtype)
     window = getattr(model.config, "sliding_window", None)
-    return {
-        t: _mask(
-            prefix_len,
-            owner,
-            pos,
-            ancestors,
-            with_prefix,
-            window if t == "sliding_attention" else None,
-            dtype,
-        )
-        for t in types
-    }
+    key_pos = torch.cat(
+        [torch.arange(prefix_len, device=pos.device), pos[prefix_len:] if with_prefix else pos]
+    )
+    out = {}
+    for kind in types:
+        if kind == "sliding_attention" and window is not None:
+            near = (pos.view(-1, 1) - key_pos.view(1, -1)) < window
+            out[kind] = _additive(allowed & near, dtype)
+        else:
+            out[kind] = _additive(allowed, dtype)
+    return out
 
 
 def _flat(questions: Sequence[Sequence[int]]) -> list[Segment]:
