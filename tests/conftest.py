@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,17 @@ __all__ = ["REPO"]
 _TINY = TinyWorkflow()
 
 
+def _needs_run(item: pytest.Item) -> bool:
+    return "tiny_run" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Start the one tiny-workflow run as soon as a selected test is known to need it:
-    the unit tests then run while it works."""
-    if config.option.collectonly:
+    """Start the one tiny-workflow run as soon as a selected test is known to need it, and
+    move the tests that read it to the end: the unit tests run while it works."""
+    if config.option.collectonly or not any(_needs_run(item) for item in items):
         return
-    if any("tiny_run" in getattr(item, "fixturenames", ()) for item in items):
-        _TINY.start()
+    items.sort(key=_needs_run)  # stable: each group keeps its file order
+    _TINY.start()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -43,10 +47,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def tiny_run() -> TinyRun:
+def tiny_run() -> Iterator[TinyRun]:
     """The finished tiny workflow (config/tiny.yaml), run once per session: read it, or
-    `copy_to` a folder of your own before changing anything."""
-    return _TINY.result()
+    `copy_to` a folder of your own before changing anything. At the end of the session its
+    SLURM cluster is stopped, and a daemon left running is an error."""
+    yield _TINY.result()
+    left = _TINY.stop()
+    assert not left, f"tools/slurm/down.sh left {left} running:\n{_TINY.run.slurm_down}"
 
 
 def write_table(folder: Path, table: str, rows: list[tuple[Any, ...]], *, gz: bool = True) -> Path:

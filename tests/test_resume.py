@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
     config["stage1"]["steps"]["default"] = 600  # long enough to be killed mid-way
     (work / "config" / "long.yaml").write_text(yaml.safe_dump(config))
     log = work / "results/logs/train_concept_model/rare50/tiny_llama.log"
+    log.unlink()  # the finished run's log says "LoRA steps" too
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -47,8 +49,8 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
     while time.time() < deadline and "LoRA steps" not in (log.read_text() if log.exists() else ""):
         time.sleep(0.5)
     assert "LoRA steps" in log.read_text(), "training never started"
-    assert proc.poll() is None, "training ended before it could be killed"
     time.sleep(2)
+    assert proc.poll() is None, "training ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # as a cluster's OOM killer or time limit would
     proc.wait()
     adapter = work / TARGET
@@ -61,5 +63,6 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
         work,
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert (adapter / "provenance.json").exists()
+    provenance = json.loads((adapter / "provenance.json").read_text())
+    assert len(provenance["loss_curve"]) == 600  # trained anew, with the new settings
     assert (adapter / "adapter_model.safetensors").exists()

@@ -4,7 +4,7 @@
 packages and starts them with two fake GPUs as GRES; the session's one run of the tiny
 workflow (tests/tiny_workflow.py) then goes through `snakemake --profile slurm`, and `sacct`
 must show every LLM job with a GPU allocated and every job COMPLETED. The daemons are
-stopped by the PIDs up.sh recorded. Where the machine cannot do this (not root, or no
+stopped by the PIDs up.sh recorded at the end of the session, and checked then. Where the machine cannot do this (not root, or no
 apt-get) the run is local and this test skips with the reason; under CI=true it fails.
 """
 
@@ -38,5 +38,5 @@ def test_tiny_workflow_on_a_real_slurm_cluster(tiny_run: TinyRun) -> None:
         assert job.state == "COMPLETED", (job.rule, job.state)
         assert job.gpu == (job.rule in LLM_RULES), (job.rule, job.gpu)  # ... with a GPU, only they
     assert (tiny_run.work / "results/tables/table2_ablation.tex").exists()
-    print(tiny_run.slurm_down)
-    assert not tiny_run.daemons_left  # every daemon up.sh started was stopped
+    # the cluster is stopped at the end of the session; a daemon left running is an error
+    # in the teardown of the `tiny_run` fixture (tests/conftest.py)

@@ -4,7 +4,10 @@ The run goes through a real one-node SLURM cluster (`tools/slurm/up.sh`, the `sl
 profile) where the machine allows it (root and apt-get), and through the local executor
 elsewhere. It starts in a background thread as soon as collection shows that a selected
 test needs it (`tests/conftest.py`), so the unit tests run while it works; the first test
-that needs it waits for it. Its SLURM daemons are stopped right after the run.
+that needs it waits for it. Its SLURM cluster stays up until the session ends (with the
+SLURM client installed and no controller, every `snakemake` command would wait 10 s: the
+executor plugin asks `scontrol show config` at import), then `tools/slurm/down.sh` stops
+every daemon it started, which the session checks.
 
 Every wall-clock limit here is a hang guard, far above a real run (a few minutes on a
 2-core machine): a slow machine must never fail a test, only a hung one.
@@ -155,12 +158,14 @@ class TinyWorkflow:
             self.run.error = "hang guard: the tiny workflow did not finish"
         return self.run
 
-    def stop(self) -> None:
-        """End of session: kill a run still going (interrupted session) and its cluster."""
+    def stop(self) -> list[str]:
+        """End of session: kill a run still going (an interrupted session), stop the
+        cluster; return the daemons whose pid files down.sh left behind."""
         if self._proc is not None and self._proc.poll() is None:
             os.killpg(self._proc.pid, signal.SIGKILL)
-        if self._slurm_started and self._thread is not None and self._thread.is_alive():
+        if self._slurm_started:
             self._slurm_down()
+        return self.run.daemons_left
 
     def _env(self) -> dict[str, str]:
         return {**os.environ, "FAKE_GPUS": "2", "PIDDIR": str(self._piddir)}
@@ -173,10 +178,7 @@ class TinyWorkflow:
             if reason is None:
                 reason = self._slurm_up()
             if reason is None:
-                try:
-                    self._run_slurm()
-                finally:
-                    self._slurm_down()
+                self._run_slurm()
             else:
                 self.run.slurm_skipped = reason
                 self._execute(["all", "--cores", "2", "--configfile", CONFIG])
