@@ -4,8 +4,9 @@
 packages and starts them with two fake GPUs as GRES; the session's one run of the tiny
 workflow (tests/tiny_workflow.py) then goes through `snakemake --profile slurm`, and `sacct`
 must show every LLM job with a GPU allocated and every job COMPLETED. The daemons are
-stopped by the PIDs up.sh recorded at the end of the session, and checked then. Where the machine cannot do this (not root, or no
-apt-get) the run is local and this test skips with the reason; under CI=true it fails.
+stopped by the PIDs up.sh recorded at the end of the session, and checked then. Where the
+machine cannot do this (not root, or no apt-get) the run is local and this test skips
+with the reason; under CI=true it fails.
 """
 
 from __future__ import annotations
