@@ -10,10 +10,11 @@ from pathlib import Path
 from tests.conftest import REPO
 
 CEC = [sys.executable, "-m", "cec.cli"]
+HANG_GUARD_S = 600  # a hang guard, far above any real run (seconds)
 
 
 def _cec(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CEC, *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run([*CEC, *args], capture_output=True, text=True, timeout=HANG_GUARD_S)
 
 
 def test_synth_then_prepare(tmp_path: Path) -> None:

@@ -120,6 +120,8 @@ class TinyRun:
 def snakemake(
     args: list[str], cwd: Path, hang_guard_s: int = 600
 ) -> subprocess.CompletedProcess[str]:
+    """Snakemake in `cwd`; `hang_guard_s` only stops a hung command (a real one takes
+    seconds)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.run(
         [*SNAKEMAKE, *args],

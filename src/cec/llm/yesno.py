@@ -113,7 +113,10 @@ def _allowed(
     device = row_owner.device
     n_seg = ancestors.shape[0] - 1
     index = torch.where(row_owner >= 0, row_owner, n_seg)
-    block = torch.tril(ancestors.index_select(0, index).index_select(1, index))
+    # rows first, then columns as rows of the transpose: index_select along dim 1 of a
+    # bool matrix is ~30x slower than along dim 0
+    by_query = ancestors.index_select(0, index).T.contiguous()  # (segments, W)
+    block = torch.tril(by_query.index_select(0, index).T)
     width = int(row_owner.shape[0])
     rows = torch.cat([torch.ones((width, prefix_len), dtype=torch.bool, device=device), block], 1)
     if not with_prefix:
@@ -123,44 +126,40 @@ def _allowed(
     return torch.cat([top, rows], 0)
 
 
-def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(1, 1, queries, keys) additive mask: 0 where allowed, the dtype's minimum elsewhere
-    (SDPA on CPU runs faster with an additive float mask than with a bool one)."""
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=allowed.device)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return mask.view(1, 1, *allowed.shape)
-
-
 def _masks(
     model: Any,
     prefix_len: int,
-    owner: torch.Tensor,
-    pos: torch.Tensor,
-    ancestors: torch.Tensor,
+    rows: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     with_prefix: bool,
 ) -> Any:
-    """The attention mask of a packed row; for models with sliding-window layers, one per
-    layer type, the windowed one also hiding keys `window` or more positions back."""
+    """Additive attention masks (rows, 1, queries, keys) for packed rows of equal width,
+    each given as (owner, positions, ancestors): 0 where attention is allowed, the dtype's
+    minimum elsewhere (SDPA on CPU runs faster with an additive mask than with a bool one).
+    Models with sliding-window layers get one mask per layer type, the windowed one also
+    hiding keys `window` or more positions back. Each row's mask is written in place into
+    one batch tensor: per-row tensors and their concatenation cost as much again."""
     dtype = next(model.parameters()).dtype
     if dtype not in (torch.float32, torch.float16, torch.bfloat16):
         dtype = torch.float32
-    row_owner = owner[prefix_len:] if with_prefix else owner
-    allowed = _allowed(prefix_len, row_owner, ancestors, with_prefix)
+    allowed = [
+        _allowed(prefix_len, owner[prefix_len:] if with_prefix else owner, ancestors, with_prefix)
+        for owner, _, ancestors in rows
+    ]
     types = set(_layer_types(model))
-    if types == {"full_attention"}:
-        return _additive(allowed, dtype)
     window = getattr(model.config, "sliding_window", None)
-    key_pos = torch.cat(
-        [torch.arange(prefix_len, device=pos.device), pos[prefix_len:] if with_prefix else pos]
-    )
     out = {}
-    for kind in types:
-        if kind == "sliding_attention" and window is not None:
-            near = (pos.view(-1, 1) - key_pos.view(1, -1)) < window
-            out[kind] = _additive(allowed & near, dtype)
-        else:
-            out[kind] = _additive(allowed, dtype)
-    return out
+    for kind in sorted(types):
+        mask = torch.full(
+            (len(rows), 1, *allowed[0].shape), torch.finfo(dtype).min, dtype=dtype
+        ).to(allowed[0].device)
+        for r, ((_, pos, _), ok) in enumerate(zip(rows, allowed, strict=True)):
+            if kind == "sliding_attention" and window is not None:
+                row_pos = pos[prefix_len:] if with_prefix else pos
+                key_pos = torch.cat([torch.arange(prefix_len, device=pos.device), row_pos])
+                ok = ok & ((pos.view(-1, 1) - key_pos.view(1, -1)) < window)
+            mask[r, 0].masked_fill_(ok, 0.0)
+        out[kind] = mask
+    return out["full_attention"] if types == {"full_attention"} else out
 
 
 def _flat(questions: Sequence[Sequence[int]]) -> list[Segment]:
@@ -185,7 +184,7 @@ def segment_logits(
     p = len(prefix)
     q_ids, pos, owner, ancestors, ends = _packed(p, segments, True, device)
     q_ids = torch.cat([torch.tensor(list(prefix), dtype=torch.long, device=device), q_ids])
-    mask = _masks(model, p, owner, pos, ancestors, True)
+    mask = _masks(model, p, [(owner, pos, ancestors)], True)
     hidden = model.get_decoder()(
         input_ids=q_ids.unsqueeze(0),
         position_ids=pos.unsqueeze(0),
@@ -222,14 +221,14 @@ def row_logits(
     device = model.device
     packed = [_packed(prefix_len, row, False, device) for row in rows]
     width = max(int(x[0].shape[0]) for x in packed)
-    ids, pos, masks, picks = [], [], [], []
+    ids, pos, mask_rows, picks = [], [], [], []
     for r, (q_ids, q_pos, owner, ancestors, ends) in enumerate(packed):
         pad = width - int(q_ids.shape[0])
         ids.append(torch.cat([q_ids, q_ids.new_zeros(pad)]))
         q_pos = torch.cat([q_pos, q_pos.new_full((pad,), prefix_len)])
         owner = torch.cat([owner, owner.new_full((pad,), -2)])
         pos.append(q_pos)
-        masks.append(_masks(model, prefix_len, owner, q_pos, ancestors, False))
+        mask_rows.append((owner, q_pos, ancestors))
         picks += [(r, int(e)) for e in ends]
     batch = len(rows)
     if batch > 1:
@@ -238,7 +237,7 @@ def row_logits(
         hidden = model.get_decoder()(
             input_ids=torch.stack(ids),
             position_ids=torch.stack(pos),
-            attention_mask=torch.cat(masks),
+            attention_mask=_masks(model, prefix_len, mask_rows, False),
             past_key_values=cache,
             use_cache=True,
         ).last_hidden_state
