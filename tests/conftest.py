@@ -40,7 +40,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     run = _TINY.run
     if run.returncode is not None:
-        where = "through SLURM" if run.executor == "slurm" else f"locally ({run.slurm_skipped})"
+        where = (
+            f"through SLURM ({len(run.slurm_jobs)} jobs; {run.slurm_up.strip().splitlines()[-1]})"
+            if run.executor == "slurm"
+            else f"locally ({run.slurm_skipped})"
+        )
         terminalreporter.write_line(
             f"tiny workflow: {run.seconds:.0f} s {where}, exit {run.returncode}, in {run.work}"
         )
