@@ -41,13 +41,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     run = _TINY.run
     if run.returncode is not None:
         where = (
-            f"through SLURM ({len(run.slurm_jobs)} jobs; {run.slurm_up.strip().splitlines()[-1]})"
+            f"through SLURM ({len(run.slurm_jobs)} jobs; {_bring_up_line(run.slurm_up)})"
             if run.executor == "slurm"
             else f"locally ({run.slurm_skipped})"
         )
         terminalreporter.write_line(
             f"tiny workflow: {run.seconds:.0f} s {where}, exit {run.returncode}, in {run.work}"
         )
+
+
+def _bring_up_line(output: str) -> str:
+    """up.sh's own timing line (apt's messages may follow it)."""
+    return next((x for x in output.splitlines() if x.startswith("slurm up:")), "no timing line")
 
 
 @pytest.fixture(scope="session")

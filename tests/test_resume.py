@@ -16,6 +16,7 @@ from tests.tiny_workflow import TinyRun
 from tests.tiny_workflow import snakemake as _run
 
 TARGET = "results/adapters/rare50/tiny_llama/concept"
+STEPS = 300  # long enough to be killed mid-way: a step takes tens of milliseconds
 # hang guard (seconds) for training to start; it starts within seconds
 START_HANG_GUARD_S = 600
 
@@ -25,7 +26,7 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
     # redoes the adapter (and only what is asked for: the adapter itself)
     work = tiny_run.copy_to(tmp_path / "wf")
     config = yaml.safe_load((work / "config" / "tiny.yaml").read_text())
-    config["stage1"]["steps"]["default"] = 600  # long enough to be killed mid-way
+    config["stage1"]["steps"]["default"] = STEPS
     (work / "config" / "long.yaml").write_text(yaml.safe_dump(config))
     log = work / "results/logs/train_concept_model/rare50/tiny_llama.log"
     log.unlink()  # the finished run's log says "LoRA steps" too
@@ -49,7 +50,7 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
     while time.time() < deadline and "LoRA steps" not in (log.read_text() if log.exists() else ""):
         time.sleep(0.5)
     assert "LoRA steps" in log.read_text(), "training never started"
-    time.sleep(2)
+    time.sleep(1)
     assert proc.poll() is None, "training ended before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # as a cluster's OOM killer or time limit would
     proc.wait()
@@ -64,5 +65,5 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     provenance = json.loads((adapter / "provenance.json").read_text())
-    assert len(provenance["loss_curve"]) == 600  # trained anew, with the new settings
+    assert len(provenance["loss_curve"]) == STEPS  # trained anew, with the new settings
     assert (adapter / "adapter_model.safetensors").exists()

@@ -26,7 +26,7 @@ def test_tiny_workflow_on_a_real_slurm_cluster(tiny_run: TinyRun) -> None:
         if in_ci():
             pytest.fail(f"CI must run the SLURM test; {reason}")
         pytest.skip(reason)
-    print(tiny_run.slurm_up.strip().splitlines()[-1])  # the bring-up time
+    print(next(x for x in tiny_run.slurm_up.splitlines() if x.startswith("slurm up:")))
     tiny_run.require_success()
     listing = "\n".join(
         f"{j.job_id}\t{j.rule}\t{j.state}\tgpu={j.gpu}" for j in tiny_run.slurm_jobs

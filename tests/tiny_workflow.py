@@ -207,18 +207,22 @@ class TinyWorkflow:
         self.run.returncode = self._proc.returncode
         self.run.stdout, self.run.stderr = out, err
 
-    def _slurm_up(self) -> str | None:
-        self._slurm_started = True
-        up = subprocess.run(
-            ["bash", str(REPO / "tools/slurm/up.sh")],
+    def _slurm_tool(self, name: str, hang_guard_s: int) -> tuple[int, str]:
+        """Run tools/slurm/{name} with this session's pid folder; (exit status, output)."""
+        done = subprocess.run(
+            ["bash", str(REPO / "tools/slurm" / name)],
             env=self._env(),
             capture_output=True,
             text=True,
-            timeout=SLURM_UP_HANG_GUARD_S,
+            timeout=hang_guard_s,
         )
-        self.run.slurm_up = up.stdout + up.stderr
-        if up.returncode != 0:
-            return f"tools/slurm/up.sh failed (exit {up.returncode}):\n{self.run.slurm_up[-2000:]}"
+        return done.returncode, done.stdout + done.stderr
+
+    def _slurm_up(self) -> str | None:
+        self._slurm_started = True
+        status, self.run.slurm_up = self._slurm_tool("up.sh", SLURM_UP_HANG_GUARD_S)
+        if status != 0:
+            return f"tools/slurm/up.sh failed (exit {status}):\n{self.run.slurm_up[-2000:]}"
         return None
 
     def _run_slurm(self) -> None:
@@ -242,13 +246,6 @@ class TinyWorkflow:
                 )
 
     def _slurm_down(self) -> None:
-        down = subprocess.run(
-            ["bash", str(REPO / "tools/slurm/down.sh")],
-            env=self._env(),
-            capture_output=True,
-            text=True,
-            timeout=SLURM_DOWN_HANG_GUARD_S,
-        )
+        _, self.run.slurm_down = self._slurm_tool("down.sh", SLURM_DOWN_HANG_GUARD_S)
         self._slurm_started = False
-        self.run.slurm_down = down.stdout + down.stderr
         self.run.daemons_left = [d for d in DAEMONS if (self._piddir / f"{d}.pid").exists()]
