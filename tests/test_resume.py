@@ -27,7 +27,7 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
     work = tiny_run.copy_to(tmp_path / "wf")
     config = yaml.safe_load((work / "config" / "tiny.yaml").read_text())
     config["stage1"]["steps"]["default"] = STEPS
-    (work / "config" / "long.yaml").write_text(yaml.safe_dump(config))
+    (work / "config" / "long.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     log = work / "results/logs/train_concept_model/rare50/tiny_llama.log"
     log.unlink()  # the finished run's log says "LoRA steps" too
     proc = subprocess.Popen(
