@@ -13,7 +13,13 @@ from cec.llm.yesno import Segment, path_ids, score_naive, score_tree, tree_chunk
 from cec.stage2.methods import method
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.run import build_label_trainset
-from cec.stage2.sampling import ConceptView, own_order, predicted_lines, training_rows
+from cec.stage2.sampling import (
+    ConceptView,
+    own_order,
+    predicted_lines,
+    prediction_layout,
+    training_rows,
+)
 from cec.stage2.score import LabelScorer
 
 # Fig. 4 of the paper, with its "..." filled by one more concept line.
@@ -141,7 +147,9 @@ def test_training_rows_are_section_3_4() -> None:
     plus = set(view.own["584.9"]) | set(view.own["96.71"])
     for row in rows:
         shown = [c for c, _ in row["concepts"]]
-        own, others = shown[2:], shown[:2]
+        own = [c for c in shown if c in view.own[row["code"]]]
+        others = [c for c in shown if c not in view.own[row["code"]]]
+        assert len(others) == 2
         assert len(own) == min(5, len(view.own[row["code"]]))  # step 1: k of C_l
         assert set(own) <= set(view.own[row["code"]])
         if row["label"]:  # step 2: m from C_- for a true code
@@ -202,8 +210,8 @@ def test_tree_scoring_equals_each_full_prompt(tiny) -> None:  # noqa: ANN001
     assert max(tree) - min(tree) > 1e-4  # the check can fail: answers differ
     # the full prompt of (code, k) is the rendered Fig. 4 prompt, token for token
     code, k = keys[-1]
-    others, own = predicted_lines(view, code, "9", 13, _p_yes(3))
-    lines = [(TEXT[c], y) for c, y in others + own[:k]]
+    layout, n_others = prediction_layout(view, code, "9", 13, _p_yes(3), 2, 3)
+    lines = [(TEXT[c], y) for c, y in layout[: n_others + k]]
     expected = [t for c, y in lines for t in encoder.line(c, y)] + list(
         encoder.question(titles[code])
     )

@@ -191,7 +191,7 @@ def code_note(
                         "p_yes": round(p_yes[c], 4),
                         "of": code if c in own else "another code",
                     }
-                    for c, y in result.lines[code][: setup.m + k]
+                    for c, y in result.lines[code]
                 ],
             }
         )

@@ -1,9 +1,17 @@
 """Which concepts (and answers) a label prompt shows: for training and for prediction.
 
-Layout, fixed for training and prediction: the m concepts of other codes first, then the
-k concepts of the code in a seeded order. The paper does not fix the order; this one lets
-k = 3..6 share their first lines (see `cec.stage2.predict`), and shows the code's own
-evidence right before its question.
+Layout. Section 3.4 shows, for a true code, its own concepts answered "Yes" and m others
+answered "No", and the reverse for a false code. If the m others sat at fixed lines, their
+answers would be the negation of the label: a perfect cue that a model takes (it did: the
+demo's CEC then said "Yes" to every code, since at prediction the others are always "No").
+So no line position may carry the label:
+
+- training: the m others and the k own concepts are shuffled together (seeded), so every
+  position holds an "other" with the same probability m / (k + m);
+- prediction: the m others go to seeded positions among the first m + k_min lines, and the
+  code's remaining own concepts follow in seeded order. The prompt for k_min is then a
+  prefix of those for larger k, so one prompt tree per code answers k = 3..6 (see
+  `cec.stage2.score`). Prediction never reads labels, so its layout cannot leak them.
 
 Every draw uses its own generator seeded by (seed, hadm_id[, code]), so results do not
 depend on file order or on how the work is split over jobs. Prediction never reads gold
@@ -50,6 +58,9 @@ def own_order(view: ConceptView, code: str, hadm_id: str, seed: int) -> list[str
     return _rng("own", seed, hadm_id, code).sample(own, len(own))
 
 
+Line = tuple[str, bool]
+
+
 def predicted_lines(
     view: ConceptView,
     code: str,
@@ -57,15 +68,33 @@ def predicted_lines(
     seed: int,
     p_yes: Mapping[str, float],
     m: int = 2,
-) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+) -> tuple[list[Line], list[Line]]:
     """(others, own) for prediction: m concepts answered no that belong to other codes
     (drawn from C'_- minus C_y), and all of C_y in seeded order with the stage-1 answer
-    (yes when p_yes > 0.5). Show `others + own[:k]`."""
+    (yes when p_yes > 0.5). `prediction_layout` orders them."""
     own_set = set(view.own[code])
     negatives = [c for c in view.space if c not in own_set and p_yes[c] <= 0.5]
     picks = _rng("others", seed, hadm_id, code).sample(negatives, min(m, len(negatives)))
     own = [(c, p_yes[c] > 0.5) for c in own_order(view, code, hadm_id, seed)]
     return [(c, False) for c in picks], own
+
+
+def prediction_layout(
+    view: ConceptView,
+    code: str,
+    hadm_id: str,
+    seed: int,
+    p_yes: Mapping[str, float],
+    m: int = 2,
+    k_min: int = 3,
+) -> tuple[list[Line], int]:
+    """All lines of a code's prompts in order, and how many others they hold: the prompt
+    for k shows the first `others + min(k, |C_y|)` lines. The others sit at seeded
+    positions among the first `others + min(k_min, |C_y|)` lines."""
+    others, own = predicted_lines(view, code, hadm_id, seed, p_yes, m)
+    head = own[: min(k_min, len(own))] + others
+    _rng("layout", seed, hadm_id, code).shuffle(head)
+    return head + own[len(head) - len(others) :], len(others)
 
 
 def training_rows(
@@ -107,6 +136,7 @@ def training_rows(
             source = [c for c in source if c not in own_set]
             others = rng.sample(source, min(m, len(source)))
             lines = [(c, c in plus_set) for c in others + shown]
+            rng.shuffle(lines)  # no position may tell the others from the own
         rows.append(
             {
                 "hadm_id": hadm,

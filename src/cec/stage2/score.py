@@ -1,11 +1,12 @@
 """Label probabilities for one note: every code of the label set, one method family.
 
 All codes of a note share its prefix (instruction + note + the line before the concept
-answers). For CEC with several k the prompts of one code share their first lines too:
-with the layout `others + own[:k]`, the lines for k = 3 are a prefix of those for k = 4,
-so one segment tree per code holds the m other lines and the first k_min own lines, then
-alternates "question for this k" and "one more own line". Each question still sees
-exactly its own full prompt (see `cec.llm.yesno.score_tree`).
+answers). For CEC with several k the prompts of one code share their first lines too: in
+the prediction layout (`cec.stage2.sampling.prediction_layout`) the lines for k = 3 are a
+prefix of those for k = 4, so one segment tree per code holds the m other lines and the
+first k_min own lines (mixed at seeded positions), then alternates "question for this k"
+and "one more own line". Each question still sees exactly its own full prompt (see
+`cec.llm.yesno.score_tree`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 from cec.llm.yesno import Segment, score_tree
 from cec.stage2.prompts import LabelPromptEncoder
-from cec.stage2.sampling import ConceptView, predicted_lines
+from cec.stage2.sampling import ConceptView, prediction_layout
 
 Lines = list[tuple[str, bool]]
 
@@ -24,7 +25,7 @@ Lines = list[tuple[str, bool]]
 @dataclass
 class NoteScores:
     """Per k (None for direct coding): code -> P(code); and per code the lines shown for
-    the largest k (others, then own), for explanations."""
+    the largest k, in prompt order, for explanations."""
 
     probs: dict[int | None, dict[str, float]]
     lines: dict[str, Lines]
@@ -60,20 +61,24 @@ class LabelScorer:
                 shown[code] = []
                 continue
             assert p_yes is not None
-            others, own = predicted_lines(self.view, code, hadm_id, self.seed, p_yes, self.m)
-            wanted = sorted({min(k, len(own)) for k in ks})
-            shown[code] = others + own[: max(wanted)]
-            trunk_lines = others + own[: wanted[0]]
+            n_own = len(self.view.own[code])
+            wanted = sorted({min(k, n_own) for k in ks})
+            lines, n_others = prediction_layout(
+                self.view, code, hadm_id, self.seed, p_yes, self.m, wanted[0]
+            )
+            shown[code] = lines[: n_others + max(wanted)]
+            trunk_lines = lines[: n_others + wanted[0]]
             parent = -1
             if trunk_lines:
                 segments.append(Segment(self._line_ids(trunk_lines), -1, scored=False))
                 parent = len(segments) - 1
-            have = wanted[0]
+            have = n_others + wanted[0]
             for kk in wanted:
-                if kk > have:
-                    segments.append(Segment(self._line_ids(own[have:kk]), parent, scored=False))
+                if n_others + kk > have:
+                    more = lines[have : n_others + kk]
+                    segments.append(Segment(self._line_ids(more), parent, scored=False))
                     parent = len(segments) - 1
-                    have = kk
+                    have = n_others + kk
                 segments.append(Segment(question, parent))
                 keys.append((code, kk))
         return segments, keys, shown
