@@ -9,10 +9,15 @@ true codes from false ones: the same for every position, up to sampling noise.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
-from cec.stage2.run import build_label_trainset
+from cec.concepts.dedup import read_concept_texts
+from cec.llm.tiny import build_tiny_model, workflow_texts
+from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
+from cec.stage2.run import build_label_trainset, write_label_trainset
 from cec.stage2.sampling import ConceptView, prediction_layout
 
 K, M = 5, 2
@@ -112,3 +117,87 @@ def test_prediction_spreads_the_others_over_the_shared_head() -> None:
     assert all(abs(s - M / (M + 3)) < 0.06 for s in shares[: M + 3])
     # ... and never after them, so the k = 3 prompt is a prefix of the k = 4..6 ones
     assert shares[M + 3 :] == [0.0] * (len(shares) - M - 3)
+
+
+def _learning_setup(tmp_path: Path) -> dict[str, Path]:
+    """A small task whose label follows from the concept answers alone: every note says
+    the same thing, so only the answer lines tell a true code from a false one."""
+    code_concepts = synthetic_code_concepts(16)
+    codes = sorted(code_concepts)
+    ids = {text: f"C{i:04d}" for i, text in enumerate(
+        dict.fromkeys(c for e in code_concepts.values() for v in e.values() for c in v)
+    )}  # fmt: skip
+    by_id = {
+        code: {lv: [ids[t] for t in v] for lv, v in e.items()} for code, e in code_concepts.items()
+    }
+    concepts = tmp_path / "concepts.tsv"
+    concepts.write_text(
+        "concept_id\tlevel\towner\ttext\n" + "".join(f"{i}\tleaf\tx\t{t}\n" for t, i in ids.items())
+    )
+    table = tmp_path / "codes.tsv"
+    table.write_text(
+        "code\tkind\tdescription\tparent\tparent_description\n"
+        + "".join(f"{c}\tdiagnosis\tdisease {c}\t{c[:3]}\tgroup {c[:3]}\n" for c in codes)
+    )
+    rng = random.Random(1)
+    records = [
+        {"hadm_id": str(h), "text": "admission note",
+         "labels": sorted(rng.sample(codes, rng.randint(1, 3)))}
+        for h in range(1, 401)
+    ]  # fmt: skip
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = build_label_trainset(records, codes, by_id, "cec", 13, K, M, 1.0)
+    trainset = tmp_path / "label_cec.jsonl"
+    write_label_trainset(rows, trainset, tmp_path / "summary.json", {})
+    texts = [" ".join(ids), "disease admission note Yes No"] * 20
+    model = build_tiny_model("llama", tmp_path / "model", workflow_texts() + texts, seed=1,
+                             vocab_size=2048)  # fmt: skip
+    return {"model": model, "train": train, "concepts": concepts, "codes": table,
+            "trainset": trainset, "by_id": by_id}  # fmt: skip
+
+
+def test_the_trained_label_model_follows_the_answers_not_the_positions(tmp_path: Path) -> None:
+    """Trained through `train_label_model`, the label model answers from the concept
+    answers wherever the lines sit: with the others always first, a tiny model learned
+    to read the last lines and said No to codes whose own concepts were all Yes as soon
+    as the others moved there."""
+    from cec.llm.backbones import Backbone
+    from cec.llm.lora import LoraSettings
+    from cec.llm.yesno import score_naive
+    from cec.stage1.run import load_scoring_model
+    from cec.stage2.run import train_label_model
+
+    s = _learning_setup(tmp_path)
+    backbone = Backbone.from_config("tiny", {"source": "tiny", "arch": "llama",
+                                             "lora_targets": ["k_proj", "v_proj"],
+                                             "note_budget": 16})  # fmt: skip
+    lora = LoraSettings(r=32, alpha=128, dropout=0.0, targets=("k_proj", "v_proj"),
+                        steps=200, grad_accum=8, lr=0.003, seed=13)  # fmt: skip
+    template = "label_question_compact_v1.jinja2"
+    train_label_model(backbone, s["model"], s["trainset"], s["train"], s["concepts"],
+                      s["codes"], tmp_path / "adapter", lora, "cec", template=template,
+                      progress=False)  # fmt: skip
+    model, tokenizer, _ = load_scoring_model(backbone, s["model"], tmp_path / "adapter", "cpu")
+    encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 16)
+    texts = read_concept_texts(s["concepts"])
+    view = ConceptView.build(s["by_id"], sorted(s["by_id"]), "cec")
+    note = encoder.note("admission note").ids
+    rng = random.Random(7)
+    for own_yes in (True, False):
+        for place in ("first", "last", "random"):
+            says_yes = []
+            for code in sorted(s["by_id"]):
+                own = [(c, own_yes) for c in rng.sample(view.own[code], K)]
+                others = [(c, False) for c in rng.sample(
+                    [c for c in view.space if c not in view.own[code]], M)]  # fmt: skip
+                lines = {"first": others + own, "last": own + others}.get(place)
+                if lines is None:
+                    lines = others + own
+                    rng.shuffle(lines)
+                ids = [t for c, y in lines for t in encoder.line(texts[c], y)]
+                ids += encoder.question(f"disease {code}")
+                says_yes.append(score_naive(model, note, [ids], encoder.answer_ids)[0] > 0.5)
+            share = sum(says_yes) / len(says_yes)
+            print(f"own concepts {'Yes' if own_yes else 'No'}, others {place}: {share:.2f} Yes")
+            assert share == (1.0 if own_yes else 0.0), (own_yes, place, share)
