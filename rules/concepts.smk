@@ -17,6 +17,10 @@ rule code_table:
     threads: 1
     resources:
         **cpu_resources(mem_mb=500, runtime=5),
+    params:
+        code_format=lambda wildcards: config["datasets"][wildcards.dataset].get(
+            "code_format", "exact"
+        ),
     script:
         "../workflow/scripts/code_table.py"
 

@@ -47,6 +47,7 @@ rule make_table:
         table4_backbone=table4_backbone(),
         ablation=ablation_methods(),
         k_methods=k_methods(),
+        m=config["stage2"]["trainset"]["m"],
         settings=config["evaluation"],
     script:
         "../workflow/scripts/make_table.py"

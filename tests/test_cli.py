@@ -48,14 +48,27 @@ def test_synth_then_prepare(tmp_path: Path) -> None:
         str(mimic / "splits" / "rare50"),
         "--out",
         str(out),
+        "--code-format",
+        "caml",
         "--quiet",
     )
     assert prep.returncode == 0, prep.stderr
     assert "train 60, dev 2, test 4 admissions, 50 codes (split files)" in prep.stdout
     report = json.loads((out / "data_report.json").read_text())
     assert report["split"]["sizes"] == {"train": 60, "dev": 2, "test": 4}
-    # the three rare-50 codes that are not ICD-9-CM v32 leaves are kept and warned about
-    assert "40.7, 52.0, 77.7" in prep.stderr
+    # KEPT's three odd strings get their meaning: 40.7 is MIMIC's 0407, 52.0 and 77.7
+    # are categories; none is left without a title
+    assert report["codes_missing_from_dictionaries"] == []
+    assert set(report["code_strings"]) == {"40.7", "52.0", "77.7"}
+    assert report["PROCEDURES_ICD"]["listed_codes_read_as_caml"] == {"40.7": ["04.07"]}
+    # exact ICD-9-CM strings cannot match KEPT's "40.7": its admissions lose that label
+    exact = _cec(
+        "prepare", "--mimic-dir", str(mimic),
+        "--codes", str(REPO / "config/codes/rare50_codes.txt"),
+        "--splits", str(mimic / "splits" / "rare50"), "--out", str(tmp_path / "exact"), "--quiet",
+    )  # fmt: skip
+    assert exact.returncode == 0, exact.stderr
+    assert "missing from the ICD-9 dictionaries (kept, no description): 40.7" in exact.stderr
 
 
 def test_bad_input_exits_2_with_a_located_message(tmp_path: Path) -> None:

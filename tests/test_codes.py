@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from cec.codes import CodeFormatError, category, format_code, undot
+from cec.codes import (
+    CodeFormatError,
+    caml_procedure,
+    category,
+    format_code,
+    label_code,
+    undot,
+)
 
 
 @pytest.mark.parametrize(
@@ -211,3 +218,44 @@ def test_category(code: str, kind: str, expected: str) -> None:
 def test_category_rejects_malformed_codes() -> None:
     with pytest.raises(CodeFormatError):
         category("66", "procedure")
+
+
+@pytest.mark.parametrize(
+    ("raw", "caml"),
+    [
+        ("0407", "40.7"),  # KEPT's rare-50 "40.7" is ICD-9-CM 04.07
+        ("9671", "96.71"),  # no leading zero: the same as ICD-9-CM
+        ("0066", "66."),  # caml's own result: int 66, then a dot after two digits
+        ("0010", "10."),
+        ("331", "33.1"),  # a 3-digit procedure code
+        ("009", "9."),
+        ("9604", "96.04"),
+        ("04.07", "40.7"),  # already dotted input is read the same way
+    ],
+)
+def test_caml_procedure_strings(raw: str, caml: str) -> None:
+    assert caml_procedure(raw) == caml
+    assert label_code(raw, "procedure", "caml") == caml
+    assert label_code(raw, "procedure", "exact") == format_code(raw, "procedure")
+
+
+@pytest.mark.parametrize(
+    ("raw", "dotted"),
+    [
+        ("V4581", "V45.81"),
+        ("E8497", "E849.7"),
+        ("0389", "038.9"),
+        ("4019", "401.9"),
+        ("486", "486"),
+    ],
+)
+def test_caml_leaves_diagnoses_as_strings(raw: str, dotted: str) -> None:
+    # caml-mimic's DIAGNOSES_ICD column held V and E codes, so pandas kept it as text
+    assert label_code(raw, "diagnosis", "caml") == dotted == label_code(raw, "diagnosis")
+
+
+def test_caml_still_rejects_malformed_codes() -> None:
+    with pytest.raises(CodeFormatError):
+        caml_procedure("66")  # lost zeros in the input itself: not a MIMIC string
+    with pytest.raises(ValueError, match="code_format"):
+        label_code("0407", "procedure", "kept")

@@ -276,3 +276,59 @@ def test_wrong_field_count_names_row(mini_mimic, code_list, tmp_path):
     with pytest.raises(InputError) as err:
         prepare_dataset(mimic, code_list(CODES), tmp_path / "o", None, QUIET)
     assert err.value.row == 5 and "expected 5 fields, found 4" in str(err.value)
+
+
+def test_caml_code_strings_match_the_literature(mini_mimic, code_list, tmp_path):
+    """KEPT's rare-50 "40.7" is MIMIC's 0407 read as an integer: under `caml` admission
+    103 gets that label (titled as 04.07); under `exact` it loses its only label, and the
+    report says so, against the split sizes the literature reports."""
+
+    def add_0407(tables):
+        tables["PROCEDURES_ICD"].append((3, 103, 1, "0407"))
+        tables["D_ICD_PROCEDURES"].append(
+            ("0407", "Periph nerv excision NEC",
+             "Other excision or avulsion of cranial and peripheral nerves")
+        )  # fmt: skip
+
+    mimic = mini_mimic(add_0407)
+    codes = code_list(["584.9", "40.7", "V45.81"])
+    files = _split_dir(tmp_path, [101], [102], [103])
+    sizes = {"train": 1, "dev": 1, "test": 1}
+    caml = prepare_dataset(
+        mimic, codes, tmp_path / "caml", files,
+        PrepareOptions(progress=False, code_format="caml", literature_sizes=sizes),
+    )  # fmt: skip
+    assert _records(tmp_path / "caml", "test")["103"]["labels"] == ["40.7"]
+    assert caml["PROCEDURES_ICD"]["listed_codes_read_as_caml"] == {"40.7": ["04.07"]}
+    assert caml["code_strings"]["40.7"].startswith("caml-mimic's string for ICD-9-CM 04.07")
+    assert not any("literature" in w for w in caml["warnings"])
+    assert "lost_every_label" not in caml["split"] or not caml["split"]["lost_every_label"]
+    exact = prepare_dataset(
+        mimic, codes, tmp_path / "exact", files,
+        PrepareOptions(progress=False, code_format="exact", literature_sizes=sizes),
+    )  # fmt: skip
+    assert exact["split"]["sizes"]["test"] == 0
+    assert exact["split"]["lost_every_label"] == {"test": {"count": 1, "hadm_ids": [103]}}
+    assert any(
+        "differ from the literature's" in w and "test 0 vs 1 (-1)" in w for w in exact["warnings"]
+    )
+
+
+def test_caml_titles_never_show_a_bare_code(tmp_path):
+    """Every code of the shipped lists gets a title and a parent under `caml`; KEPT's
+    odd strings get the meaning of the codes they stand for."""
+    from cec.prepare import code_table_rows
+
+    repo = Path(__file__).resolve().parents[1]
+    for name in ("top50_codes.txt", "rare50_codes.txt"):
+        rows = code_table_rows(repo / "config" / "codes" / name, "caml")
+        assert all(r["description"] and r["parent"] and r["parent_description"] for r in rows)
+    rare = {r["code"]: r for r in code_table_rows(repo / "config/codes/rare50_codes.txt", "caml")}
+    assert rare["40.7"]["description"].startswith("Other excision or avulsion of cranial")
+    assert (rare["40.7"]["parent"], rare["40.7"]["parent_description"]) == (
+        "04", "Operations on cranial and peripheral nerves"
+    )  # fmt: skip
+    assert rare["52.0"]["description"] == "Pancreatotomy" and rare["52.0"]["parent"] == "52"
+    assert rare["77.7"]["description"] == "Excision of bone for graft"
+    exact = {r["code"]: r for r in code_table_rows(repo / "config/codes/rare50_codes.txt")}
+    assert exact["40.7"]["description"] == ""  # read as ICD-9-CM, "40.7" is no code

@@ -164,7 +164,7 @@ def test_rare50_dataset_mirrors_kept(synth: Path, tmp_path: Path) -> None:
         codes,
         tmp_path / "rare50",
         find_split_files(synth / "splits" / "rare50"),
-        PrepareOptions(progress=False),
+        PrepareOptions(progress=False, code_format="caml"),
     )
     assert report["split"]["sizes"] == dict(zip(("train", "dev", "test"), RARE_SIZES, strict=False))
     freq = report["label_frequency"]["train"]
@@ -174,6 +174,23 @@ def test_rare50_dataset_mirrors_kept(synth: Path, tmp_path: Path) -> None:
     for split in ("train", "dev", "test"):
         for rec in read_jsonl(tmp_path / "rare50" / f"{split}.jsonl"):
             assert rec["labels"] and set(rec["labels"]) <= listed
+
+
+def test_synthetic_procedures_are_stored_as_mimic_does(synth: Path, tmp_path: Path) -> None:
+    """Zero-padded strings ("0407"), so the demo takes the path real MIMIC does: read as
+    exact ICD-9-CM strings, KEPT's "40.7" never matches and its admissions lose it."""
+    import gzip
+
+    with gzip.open(synth / "PROCEDURES_ICD.csv.gz", "rt") as fh:
+        raw = {line.rsplit(",", 1)[1].strip().strip('"') for line in fh.readlines()[1:]}
+    assert "0407" in raw and "407" not in raw
+    assert all(len(code) in (3, 4) for code in raw)
+    codes = REPO / "config" / "codes" / "rare50_codes.txt"
+    report = prepare_dataset(
+        synth, codes, tmp_path / "exact", find_split_files(synth / "splits" / "rare50"),
+        PrepareOptions(progress=False, code_format="exact"),
+    )  # fmt: skip
+    assert report["label_frequency"]["train"]["40.7"] == 0
 
 
 def test_top50_split_files_are_patient_level(synth: Path, tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_tables_have_the_right_shape() -> None:
     assert "0.110 $\\pm$ 0.020" in texts[1]  # mean +- sd over seeds
     assert "--" in texts[1]  # an undefined metric is a dash, not 0
     assert "KEPTLongformer \\cite{yang2022kept}" in texts[0]  # cited rows carry their key
-    assert "(reported)" in texts[0] and "(this run)" in texts[0]
+    assert "(reported)" in texts[0] and "(this run, F1 at dev thr.)" in texts[0]
     assert "data \\& notes\\_1" in texts[0]  # LaTeX specials escaped
     assert "$C_+ = 5, C_- = 2$" in texts[2]
 
@@ -90,3 +90,71 @@ def test_tables_compile(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 1000
+
+
+def _rows(tex: str) -> dict[str, list[str]]:
+    body = tex.split("\\midrule", 1)[1].split("\\bottomrule")[0]
+    out = {}
+    for line in body.splitlines():
+        if line.strip().endswith("\\\\"):
+            parts = [x.strip() for x in line.strip()[:-2].split(" & ")]
+            out[parts[0]] = parts[1:]
+    return out
+
+
+def test_both_decision_rules_are_shown_and_labelled() -> None:
+    metrics = {
+        ("rare50", "llama3_8b", m): {
+            "auc_macro": 0.7, "auc_micro": 0.8, "f1_macro": 0.11, "f1_micro": 0.22,
+            "at_0_5": {"f1_macro": 0.33, "f1_micro": 0.44, "std": {}}, "n_seeds": 1,
+        }
+        for m in ("cec_k6", "cec_k3", "direct_ft")
+    }  # fmt: skip
+    for first, lead in (("dev_threshold", "dev thr."), ("model_answer", "p > 0.5")):
+        keys = tables.f1_keys(first)
+        assert [h for _, h in keys][0] == f"F1 Ma ({lead})" and len(keys) == 4
+        t2 = tables.ablation_table(
+            metrics, ["direct_ft", "cec_k6"], ["rare50"], ["llama3_8b"], keys, "cec_k6", "c", "t"
+        )
+        _check_structure(t2)
+        row = _rows(t2)["CEC"]
+        assert row == (["0.110", "0.220", "0.330", "0.440"] if first == "dev_threshold"
+                       else ["0.330", "0.440", "0.110", "0.220"])  # fmt: skip
+    ours = {("rare50", "llama3_8b"): metrics[("rare50", "llama3_8b", "cec_k6")]}
+    published = yaml.safe_load((REPO / "config/published_results.yaml").read_text())
+    t1 = tables.table1(ours, ["rare50"], ["llama3_8b"], published, "n", "model_answer")
+    rows = _rows(t1)
+    names = [n for n in rows if "this run" in n]
+    assert names == [
+        "CEC - llama3\\_8b (this run, F1 at p > 0.5)",
+        "CEC - llama3\\_8b (this run, F1 at dev thr.)",
+    ]
+    assert rows[names[0]] == ["0.700", "0.800", "0.330", "0.440"]  # AUC is the same
+    assert rows[names[1]] == ["0.700", "0.800", "0.110", "0.220"]
+    # Table 3 names its rows as the paper does, the k = 6 row included
+    t3 = tables.ablation_table(
+        metrics, ["cec_k6", "cec_k3"], ["rare50"], ["llama3_8b"], tables.f1_keys(), None,
+        "c", "t", m=2,
+    )  # fmt: skip
+    assert list(_rows(t3)) == ["$C_+ = 6, C_- = 2$", "$C_+ = 3, C_- = 2$"]
+    assert tables.cell({"f1_micro": 0.5}, "at_0_5/f1_micro") == "--"
+
+
+def test_summary_sets_the_paper_beside_both_rules() -> None:
+    from cec.evaluation.summary import write_summary
+
+    published = yaml.safe_load((REPO / "config/published_results.yaml").read_text())
+    m = {
+        "auc_macro": 0.7, "auc_micro": 0.8, "f1_macro": 0.11, "f1_micro": 0.22,
+        "at_0_5": {"f1_macro": 0.33, "f1_micro": 0.44},
+    }  # fmt: skip
+    metrics = {("rare50", "llama3_8b", x): m for x in ("cec_k6", "direct_ft")}
+    text = write_summary(
+        metrics, ["rare50"], ["llama3_8b"], ["direct_ft", "cec_k6"], published,
+        {"llama3_8b": "llama"}, "note", "cec_k6",
+    )  # fmt: skip
+    line = next(x for x in text.splitlines() if x.startswith("| rare50 | llama3_8b (vs CEC"))
+    assert "| 0.110 / 0.220 | 0.330 / 0.440 |" in line  # dev threshold, then p > 0.5
+    paper = published["paper_cec"][0]["rare50"]
+    assert f"{paper[2]:.3f} / {paper[3]:.3f}" in line  # the paper's F1 beside them
+    assert "| direct_ft | rare50 | llama3_8b | 0.110 / 0.220 | 0.330 / 0.440 |" in text

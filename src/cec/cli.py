@@ -60,7 +60,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from cec.splits import find_split_files
 
     opts = PrepareOptions(
-        seed=args.seed, exclude_error_notes=not args.keep_error_notes, progress=not args.quiet
+        seed=args.seed,
+        exclude_error_notes=not args.keep_error_notes,
+        progress=not args.quiet,
+        code_format=args.code_format,
     )
     if args.fractions:
         opts.fractions = args.fractions
@@ -130,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prep.add_argument(
         "--keep-error-notes", action="store_true", help="keep discharge summaries flagged ISERROR=1"
+    )
+    prep.add_argument(
+        "--code-format",
+        choices=["exact", "caml"],
+        default="exact",
+        help="label strings: ICD-9-CM's dotted codes (exact), or caml-mimic's, as the "
+        "literature's code lists have them (caml: procedure 0407 reads 40.7)",
     )
     prep.add_argument("--quiet", action="store_true", help="no progress bars")
     prep.set_defaults(func=_cmd_prepare)

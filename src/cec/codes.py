@@ -145,3 +145,31 @@ def category(code: str, kind: Kind) -> str:
     if kind == "procedure":
         return dotted[:2]
     return dotted[:4] if dotted.startswith("E") else dotted[:3]
+
+
+CodeFormat = Literal["exact", "caml"]
+CODE_FORMATS: tuple[str, ...] = get_args(CodeFormat)
+
+
+def caml_procedure(raw: str) -> str:
+    """caml-mimic's string for a MIMIC procedure code.
+
+    caml-mimic (and so KEPT and the literature's code lists) read PROCEDURES_ICD with
+    pandas' default types: the code became an integer, losing its leading zeros, before
+    the dot went after two digits. "0407" (ICD-9-CM 04.07) thus reads "40.7", "9671"
+    "96.71", and "0066" "66." (caml's own result, trailing dot and all). The raw code is
+    validated first, so malformed input still raises CodeFormatError.
+    """
+    digits = str(int(undot(format_code(raw, "procedure"))))
+    return f"{digits[:2]}.{digits[2:]}"
+
+
+def label_code(raw: str, kind: Kind, code_format: str = "exact") -> str:
+    """The label string of a MIMIC code: ICD-9-CM's dotted form (`exact`), or as caml-mimic
+    wrote it (`caml`: procedures as `caml_procedure`; diagnoses, read as strings there,
+    keep their exact form)."""
+    if code_format not in CODE_FORMATS:
+        raise ValueError(f"code_format must be one of {CODE_FORMATS}, got {code_format!r}")
+    if kind == "procedure" and code_format == "caml":
+        return caml_procedure(raw)
+    return format_code(raw, kind)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
-from cec.codes import Kind, category, format_code
+from cec.codes import Kind, caml_procedure, category, format_code, undot
 
 _LEAF_HEADER = ("code", "short_title", "long_title")
 _CATEGORY_HEADER = ("category", "title")
@@ -88,6 +88,7 @@ class Icd9Hierarchy:
         diagnosis_categories: Mapping[str, str],
         procedure_categories: Mapping[str, str],
         sections: list[_Section],
+        procedure_subcategories: Mapping[str, str] | None = None,
     ) -> None:
         self._rows = {kind: list(rows) for kind, rows in leaf_rows.items()}
         # Dotted code -> (short, long); the dotted form is what callers hold.
@@ -100,6 +101,14 @@ class Icd9Hierarchy:
             "procedure": dict(procedure_categories),
         }
         self._sections = list(sections)
+        self._subcategories = {
+            format_code(code, "procedure"): title
+            for code, title in (procedure_subcategories or {}).items()
+        }
+        # caml-mimic's string of every procedure leaf -> the leaves that read so
+        self._caml: dict[str, list[str]] = {}
+        for dotted in sorted(self._leaves["procedure"]):
+            self._caml.setdefault(caml_procedure(dotted), []).append(dotted)
 
     @classmethod
     def load(cls) -> Icd9Hierarchy:
@@ -121,6 +130,31 @@ class Icd9Hierarchy:
             parent=self.parent(dotted, kind),
             parent_title=self.parent_title(dotted, kind),
         )
+
+    def title(self, code: str, kind: Kind) -> str | None:
+        """The long title of a v32 leaf, or of a 3-digit procedure category that a shipped
+        code list names (52.0, 77.7); None otherwise."""
+        info = self.info(code, kind)
+        if info is not None:
+            return info.title
+        if kind == "procedure":
+            return self._subcategories.get(format_code(code, kind))
+        return None
+
+    def caml_sources(self, caml: str) -> list[str]:
+        """The v32 procedure leaves (dotted) whose caml-mimic string is `caml`: "40.7" ->
+        ["04.07"]; several where caml merged codes ("16." <- 00.16 and 01.6)."""
+        return list(self._caml.get(caml, []))
+
+    def mimic_code(self, code: str, kind: Kind) -> str:
+        """The string MIMIC-III stores for a label code: undotted, zero-padded as in
+        PROCEDURES_ICD. A caml string that is no v32 leaf stands for the leaf it was made
+        from ("40.7" -> "0407"), so a synthetic MIMIC goes through the path real data does."""
+        if kind == "procedure" and self.info(code, kind) is None:
+            sources = self.caml_sources(code)
+            if len(sources) == 1:
+                return undot(sources[0])
+        return undot(format_code(code, kind))
 
     def parent(self, code: str, kind: Kind) -> str:
         """The parent of any code whose category exists, leaf or not; KeyError otherwise."""
@@ -173,4 +207,7 @@ def _load_shipped() -> Icd9Hierarchy:
         _Section(code, title, _series_key(first), _series_key(last))
         for code, title, first, last in _read_tsv("diagnosis_sections.tsv", _SECTION_HEADER)
     ]
-    return Icd9Hierarchy(leaf_rows, diagnosis_categories, procedure_categories, sections)
+    subcategories = dict(_read_tsv("procedure_subcategories.tsv", ("code", "title")))
+    return Icd9Hierarchy(
+        leaf_rows, diagnosis_categories, procedure_categories, sections, subcategories
+    )

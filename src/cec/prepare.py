@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cec.codelist import LabelCode, read_code_list
-from cec.codes import CodeFormatError, Kind, format_code
+from cec.codes import CodeFormatError, Kind, caml_procedure, format_code, label_code, undot
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
 from cec.io import atomic_write, write_json, write_jsonl
@@ -43,6 +43,8 @@ class PrepareOptions:
     fractions: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
     exclude_error_notes: bool = True
     progress: bool = True
+    code_format: str = "exact"  # exact | caml: how label strings are written (cec.codes)
+    literature_sizes: Mapping[str, int] | None = None  # split sizes a paper reports
 
 
 @dataclass
@@ -85,8 +87,10 @@ def _read_codes(
     labels: dict[int, set[str]],
     subjects: dict[int, int],
     progress: bool,
+    code_format: str = "exact",
 ) -> dict[str, Any]:
-    """Stream a *_ICD table, keeping only listed codes per admission."""
+    """Stream a *_ICD table, keeping only listed codes per admission. Codes are written as
+    `code_format` says before they are matched against the list."""
     path = table_path(mimic_dir, table)
     reader = TableReader(
         path, ("SUBJECT_ID", "HADM_ID", "ICD9_CODE"), table=table, progress=progress
@@ -94,6 +98,7 @@ def _read_codes(
     stats: Counter[str] = Counter()
     malformed: list[str] = []
     seen_pairs: set[tuple[int, str]] = set()
+    renamed: dict[str, set[str]] = defaultdict(set)  # listed label -> exact codes behind it
     for row in reader:
         stats["rows_read"] += 1
         hadm = reader.integer(row, "HADM_ID")
@@ -112,7 +117,7 @@ def _read_codes(
             stats["rows_without_code"] += 1
             continue
         try:
-            code = format_code(raw, kind)
+            code = label_code(raw, kind, code_format)
         except CodeFormatError:
             stats["rows_with_malformed_code"] += 1
             if len(malformed) < _EXAMPLES:
@@ -121,6 +126,9 @@ def _read_codes(
         if code not in listed:
             stats["rows_with_unlisted_code"] += 1
             continue
+        exact = format_code(raw, kind)
+        if exact != code:
+            renamed[code].add(exact)
         if (hadm, code) in seen_pairs:
             stats["duplicate_code_rows_removed"] += 1
             continue
@@ -128,6 +136,8 @@ def _read_codes(
         labels[hadm].add(code)
         stats["rows_with_listed_code"] += 1
     out: dict[str, Any] = dict(stats)
+    if renamed:  # caml strings that are not the ICD-9-CM code they stand for
+        out["listed_codes_read_as_caml"] = {k: sorted(v) for k, v in sorted(renamed.items())}
     if malformed:
         out["malformed_code_examples"] = malformed
         log.warning(
@@ -226,23 +236,56 @@ def _length_stats(values: list[int]) -> dict[str, float]:
     }
 
 
+def _source_codes(
+    lc: LabelCode,
+    hierarchy: Icd9Hierarchy,
+    mimic_titles: Mapping[Kind, Mapping[str, str]],
+    code_format: str,
+) -> list[str]:
+    """The ICD-9-CM codes (dotted) that a label string stands for: itself, or under `caml`
+    the procedure codes whose caml-mimic string it is ("40.7" -> 04.07)."""
+    if lc.kind != "procedure" or code_format != "caml":
+        return [lc.code]
+    sources = set(hierarchy.caml_sources(lc.code))
+    sources |= {c for c in mimic_titles["procedure"] if caml_procedure(c) == lc.code}
+    return sorted(sources) or [lc.code]
+
+
 def _code_table(
-    codes: list[LabelCode], mimic_titles: Mapping[Kind, Mapping[str, str]], report: dict[str, Any]
+    codes: list[LabelCode],
+    mimic_titles: Mapping[Kind, Mapping[str, str]],
+    report: dict[str, Any],
+    code_format: str = "exact",
 ) -> list[dict[str, str]]:
-    """codes.tsv rows: MIMIC's own titles for leaves, the shipped hierarchy for parents."""
+    """codes.tsv rows: MIMIC's own titles for leaves, the shipped hierarchy for parents.
+    A caml string is titled and parented as the ICD-9-CM code it stands for, so prompts
+    and reports never show a bare or misleading code; the data report says which."""
     hierarchy = Icd9Hierarchy.load()
     rows = []
     missing: list[str] = []
+    notes: dict[str, str] = {}
     for lc in codes:
-        description = mimic_titles[lc.kind].get(lc.code, "")
-        info = hierarchy.info(lc.code, lc.kind)
-        if not description and info is not None:
-            description = info.title
+        sources = _source_codes(lc, hierarchy, mimic_titles, code_format)
+        titles = [
+            mimic_titles[lc.kind].get(c) or hierarchy.title(c, lc.kind) or "" for c in sources
+        ]
+        description = " or ".join(t for t in titles if t)
+        if sources != [lc.code]:
+            notes[lc.code] = (
+                f"caml-mimic's string for ICD-9-CM {' and '.join(sources)} (MIMIC "
+                f"{', '.join(undot(c) for c in sources)}): leading zeros lost before the dot"
+            )
+        elif (
+            description
+            and hierarchy.info(lc.code, lc.kind) is None
+            and (lc.code not in mimic_titles[lc.kind])
+        ):
+            notes[lc.code] = "an ICD-9-CM category, not a v32 leaf: titled as the category"
         if not description:
             missing.append(lc.code)
         try:
-            parent = hierarchy.parent(lc.code, lc.kind)
-            parent_title = hierarchy.parent_title(lc.code, lc.kind)
+            parent = hierarchy.parent(sources[0], lc.kind)
+            parent_title = hierarchy.parent_title(sources[0], lc.kind)
         except KeyError:
             parent, parent_title = "", ""
         rows.append(
@@ -261,6 +304,7 @@ def _code_table(
         )
         log.warning(report["warnings"][-1])
     report["codes_missing_from_dictionaries"] = missing
+    report["code_strings"] = notes
     return rows
 
 
@@ -315,12 +359,15 @@ def prepare_dataset(
 
     labels: dict[int, set[str]] = defaultdict(set)
     subjects: dict[int, int] = {}
+    report["code_format"] = opts.code_format
     report["DIAGNOSES_ICD"] = _read_codes(
-        mimic_dir, "DIAGNOSES_ICD", "diagnosis", listed, labels, subjects, opts.progress
-    )
+        mimic_dir, "DIAGNOSES_ICD", "diagnosis", listed, labels, subjects, opts.progress,
+        opts.code_format,
+    )  # fmt: skip
     report["PROCEDURES_ICD"] = _read_codes(
-        mimic_dir, "PROCEDURES_ICD", "procedure", listed, labels, subjects, opts.progress
-    )
+        mimic_dir, "PROCEDURES_ICD", "procedure", listed, labels, subjects, opts.progress,
+        opts.code_format,
+    )  # fmt: skip
     coded_hadms = set(subjects)
     with_listed = {h for h, s in labels.items() if s}
     candidates = set(with_listed)
@@ -371,6 +418,13 @@ def prepare_dataset(
         report["split"] = {
             "source": "split files",
             "files": {s: str(split_files[s]) for s in SPLITS},
+            # admissions of a split file that kept no label of the list (under another
+            # code format, or another MIMIC version, they may have had some)
+            "lost_every_label": {
+                s: {"count": len(lost), "hadm_ids": sorted(lost)}
+                for s, ids in split_lists.items()
+                if (lost := set(ids) - with_listed)
+            },
         }
     else:
         split_ids = patient_split({h: subjects[h] for h in eligible}, opts.fractions, opts.seed)
@@ -388,6 +442,19 @@ def prepare_dataset(
     report["admissions"] = admissions
 
     report["split"]["sizes"] = {s: len(split_ids[s]) for s in SPLITS}
+    if opts.literature_sizes:
+        expected = {s: int(opts.literature_sizes[s]) for s in SPLITS}
+        report["split"]["literature_sizes"] = expected
+        off = {s: report["split"]["sizes"][s] - expected[s] for s in SPLITS}
+        if any(off.values()):
+            report["warnings"].append(
+                "split sizes differ from the literature's after filtering: "
+                + ", ".join(
+                    f"{s} {report['split']['sizes'][s]} vs {expected[s]} ({off[s]:+d})"
+                    for s in SPLITS
+                )
+            )
+            log.warning(report["warnings"][-1])
     report["split"]["patients"] = {s: len({subjects[h] for h in split_ids[s]}) for s in SPLITS}
     frequencies: dict[str, dict[str, int]] = {}
     lengths: dict[str, dict[str, Any]] = {}
@@ -435,7 +502,7 @@ def prepare_dataset(
             report["warnings"].append(f"the {split} split is empty")
             log.warning(report["warnings"][-1])
 
-    code_rows = _code_table(codes, mimic_titles, report)
+    code_rows = _code_table(codes, mimic_titles, report, opts.code_format)
     # Each file is renamed into place only when complete; the report goes last, so its
     # presence means the dataset is whole.
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -458,7 +525,7 @@ def _write_code_rows(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def write_code_table(
-    mimic_dir: str | Path, codes_file: str | Path, out_path: str | Path
+    mimic_dir: str | Path, codes_file: str | Path, out_path: str | Path, code_format: str = "exact"
 ) -> dict[str, Any]:
     """codes.tsv from the code list and the D_ICD dictionaries alone.
 
@@ -472,11 +539,11 @@ def write_code_table(
         "diagnosis": _read_dictionary(mimic_dir, "D_ICD_DIAGNOSES", "diagnosis", report),
         "procedure": _read_dictionary(mimic_dir, "D_ICD_PROCEDURES", "procedure", report),
     }
-    _write_code_rows(Path(out_path), _code_table(codes, titles, report))
+    _write_code_rows(Path(out_path), _code_table(codes, titles, report, code_format))
     return report
 
 
-def code_table_rows(codes_file: str | Path) -> list[dict[str, str]]:
+def code_table_rows(codes_file: str | Path, code_format: str = "exact") -> list[dict[str, str]]:
     """codes.tsv rows titled from the shipped ICD-9-CM v32 tables alone.
 
     MIMIC-III v1.4's D_ICD tables hold the same v32 titles, so these rows equal what the
@@ -484,7 +551,9 @@ def code_table_rows(codes_file: str | Path) -> list[dict[str, str]]:
     build prompts without a MIMIC copy.
     """
     report: dict[str, Any] = {"warnings": []}
-    return _code_table(read_code_list(codes_file), {"diagnosis": {}, "procedure": {}}, report)
+    return _code_table(
+        read_code_list(codes_file), {"diagnosis": {}, "procedure": {}}, report, code_format
+    )
 
 
 def read_code_table(path: str | Path) -> list[dict[str, str]]:

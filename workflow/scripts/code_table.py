@@ -9,5 +9,8 @@ snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with job_log(snakemake.log[0]):
     write_code_table(
-        Path(snakemake.input.d_icd_diagnoses).parent, snakemake.input.codes, snakemake.output[0]
+        Path(snakemake.input.d_icd_diagnoses).parent,
+        snakemake.input.codes,
+        snakemake.output[0],
+        snakemake.params.code_format,
     )

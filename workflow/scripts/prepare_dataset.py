@@ -18,6 +18,8 @@ with job_log(snakemake.log[0]):
         fractions=settings.get("split_fractions", DEFAULT_FRACTIONS),
         exclude_error_notes=bool(settings.get("exclude_error_notes", True)),
         progress=True,
+        code_format=settings.get("code_format", "exact"),
+        literature_sizes=settings.get("literature_split_sizes"),
     )
     report = prepare_dataset(
         snakemake.params.mimic_dir,

@@ -34,11 +34,34 @@ def dataset_title(name: str) -> str:
     return DATASET_TITLES.get(name, escape(name))
 
 
-def method_title(name: str, cec_method: str) -> str:
+# The paper's two decision rules for F1 (README, "Two decision rules"): Section 4 evaluates
+# with KEPT's scripts, which tune one threshold on dev; Section 3.4 takes the model's own
+# Yes/No answer (p > 0.5). Metric files hold the first at the top level, the second under
+# "at_0_5"; AUC and P@k need no threshold.
+DECISION_RULES = {
+    "dev_threshold": ("", "dev thr."),
+    "model_answer": ("at_0_5/", "p > 0.5"),
+}
+
+
+def f1_keys(first: str = "dev_threshold") -> list[tuple[str, str]]:
+    """(metric key, heading) of F1 macro and micro under both rules, `first` leading."""
+    if first not in DECISION_RULES:
+        raise ValueError(f"decision rule must be one of {sorted(DECISION_RULES)}, got {first!r}")
+    order = [first] + [r for r in DECISION_RULES if r != first]
+    return [
+        (f"{DECISION_RULES[r][0]}{key}", f"{name} ({DECISION_RULES[r][1]})")
+        for r in order
+        for key, name in (("f1_macro", "F1 Ma"), ("f1_micro", "F1 Mi"))
+    ]
+
+
+def method_title(name: str, cec_method: str | None, m: int = 2) -> str:
+    """A method's row name; `cec_method` None names every cec_kN by its k, as Table 3."""
     if name == cec_method:
         return "CEC"
     if name.startswith("cec_k"):
-        return f"$C_+ = {name[5:]}, C_- = 2$"
+        return f"$C_+ = {name[5:]}, C_- = {m}$"
     return METHOD_TITLES.get(name, escape(name))
 
 
@@ -47,9 +70,15 @@ def load_metrics(path: str | Path) -> dict[str, Any]:
 
 
 def cell(metrics: Mapping[str, Any] | None, key: str) -> str:
-    """Mean (± sd over seeds when there are several); -- when undefined."""
+    """Mean (± sd over seeds when there are several); -- when undefined. A key may name a
+    block first ("at_0_5/f1_micro": the model's own answers)."""
     if metrics is None:
         return "--"
+    block, _, key = key.rpartition("/")
+    if block:
+        metrics = metrics.get(block)
+        if metrics is None:
+            return "--"
     value = metrics.get(key)
     if value is None:
         return "--"
@@ -96,9 +125,11 @@ def table1(
     backbones: Sequence[str],
     published: Mapping[str, Any],
     data_note: str,
+    first_rule: str = "dev_threshold",
 ) -> str:
-    """Main results: cited baselines, the paper's CEC rows (reported), our CEC rows.
-    `ours` maps (dataset, backbone) to the CEC method's metrics."""
+    """Main results: cited baselines, the paper's CEC rows (reported), our CEC rows (one
+    per decision rule, `first_rule` first). `ours` maps (dataset, backbone) to the CEC
+    method's metrics."""
     keys = ["auc_macro", "auc_micro", "f1_macro", "f1_micro"]
     groups = [(dataset_title(d), ["AUC Ma", "AUC Mi", "F1 Ma", "F1 Mi"]) for d in datasets]
     rows: list[dict[str, Any]] = []
@@ -114,15 +145,29 @@ def table1(
                 "rule_before": i == 0,
             }
         )
+    order = [first_rule] + [r for r in DECISION_RULES if r != first_rule]
     for i, b in enumerate(backbones):
-        cells = [cell(ours.get((d, b)), k) for d in datasets for k in keys]
-        rows.append(
-            {"name": f"CEC - {escape(b)} (this run)", "cells": cells, "rule_before": i == 0}
-        )
+        for j, rule in enumerate(order):
+            prefix, heading = DECISION_RULES[rule]
+            cells = [
+                cell(ours.get((d, b)), k if k.startswith("auc") else prefix + k)
+                for d in datasets
+                for k in keys
+            ]
+            rows.append(
+                {
+                    "name": f"CEC - {escape(b)} (this run, F1 at {heading})",
+                    "cells": cells,
+                    "rule_before": i == 0 and j == 0,
+                }
+            )
     caption = (
         "Results on MIMIC-III-50 and MIMIC-III-rare-50. Baselines are cited as in the paper's "
         "Table 1 ($^*$: reported by other papers); ``reported'' rows are the paper's own; "
-        f"``this run'' rows are computed by this workflow on {escape(data_note)}."
+        f"``this run'' rows are computed by this workflow on {escape(data_note)}, with F1 "
+        "under both of the paper's decision rules: one threshold tuned on dev (dev thr., "
+        "KEPT's scripts, Section 4) and the model's own answer (p > 0.5, Section 3.4); "
+        "AUC needs no threshold."
     )
     return render(caption, "tab:main", groups, rows)
 
@@ -133,12 +178,14 @@ def ablation_table(
     datasets: Sequence[str],
     backbones: Sequence[str],
     keys: Sequence[tuple[str, str]],
-    cec_method: str,
+    cec_method: str | None,
     caption: str,
     label: str,
     first_column: str = "Models",
+    m: int = 2,
 ) -> str:
-    """Rows = methods; column groups = (dataset, backbone); `keys` = (metric, heading)."""
+    """Rows = methods; column groups = (dataset, backbone); `keys` = (metric, heading).
+    `cec_method` None names every cec_kN row by its k (the paper's Table 3)."""
     groups = [
         (f"{dataset_title(d)} -- {escape(b)}", [h for _, h in keys])
         for d in datasets
@@ -146,14 +193,14 @@ def ablation_table(
     ]
     rows = [
         {
-            "name": method_title(m, cec_method),
+            "name": method_title(method, cec_method, m),
             "cells": [
-                cell(metrics.get((d, b, m)), k)
+                cell(metrics.get((d, b, method)), k)
                 for d in datasets
                 for b in backbones
                 for k, _ in keys
             ],
         }
-        for m in methods
+        for method in methods
     ]
     return render(caption, label, groups, rows, first_column)

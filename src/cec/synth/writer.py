@@ -14,7 +14,6 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from cec.codes import undot
 from cec.icd9 import Icd9Hierarchy
 from cec.io import atomic_dir, write_json
 from cec.mimic import QUOTED_COLUMNS, TABLE_COLUMNS
@@ -163,10 +162,12 @@ def _write_admission(
 ) -> None:
     """Write one stay's code rows, discharge summary (and addendum) and other notes."""
     rng = rng_for(seed, "notes", adm.index)
+    hierarchy = Icd9Hierarchy.load()
     for seq, code in enumerate(adm.diagnoses, start=1):
-        dx.write(adm.subject_id, adm.hadm_id, seq, undot(code))
+        dx.write(adm.subject_id, adm.hadm_id, seq, hierarchy.mimic_code(code, "diagnosis"))
     for seq, code in enumerate(adm.procedures, start=1):
-        px.write(adm.subject_id, adm.hadm_id, seq, undot(code))
+        # MIMIC's string ("0407"), not the label's ("40.7"): the demo takes the real path
+        px.write(adm.subject_id, adm.hadm_id, seq, hierarchy.mimic_code(code, "procedure"))
     admit, discharge, dob = stay_dates(rng)
     sex = rng.choice("MF")
     if adm.has_discharge_summary:
