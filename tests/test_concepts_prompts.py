@@ -158,7 +158,7 @@ def test_shipped_recordings_replay_for_every_code(dataset: str) -> None:
     )
     rows = [
         CodeRow(r["code"], r["description"], r["parent"], r["parent_description"])
-        for r in code_table_rows(codes)
+        for r in code_table_rows(codes, "caml")  # as the shipped configs read the lists
     ]
     settings = GenerationSettings(
         mode="replay",

@@ -81,7 +81,7 @@ def main() -> None:
     api = replace(ApiSettings.from_config(cfg["api"]), max_concurrent=1)
     for dataset, spec in config["datasets"].items():
         concepts = yaml.safe_load((HANDWRITTEN / f"{dataset}.yaml").read_text())
-        rows = code_rows(code_table_rows(REPO / spec["codes"]))
+        rows = code_rows(code_table_rows(REPO / spec["codes"], spec.get("code_format", "exact")))
         out = REPO / cfg["recordings"].format(dataset=dataset)
         out.unlink(missing_ok=True)
         settings = GenerationSettings(
