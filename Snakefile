@@ -43,6 +43,7 @@ localrules:
     generate_concepts,
     concept_trainset,
     label_trainset,
+    tune_threshold,
     evaluate_method,
     make_table,
     plot_results,

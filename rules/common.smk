@@ -246,16 +246,23 @@ def evaluation_enabled():
     return {"dev", "test"} <= set(config["stage2"]["splits"])
 
 
-def method_predictions(wildcards):
+def _split_predictions(wildcards, split):
     s2 = config["stage2"]
     base = f"results/predictions/{wildcards.dataset}/{wildcards.backbone}/{wildcards.method}"
     return {
-        "dev": [f"{base}/seed{s}/dev.tsv" for s in s2["seeds"]],
-        "test": [f"{base}/seed{s}/test.tsv" for s in s2["seeds"]],
-        "dev_gold": f"results/data/{wildcards.dataset}/dev.jsonl",
-        "test_gold": f"results/data/{wildcards.dataset}/test.jsonl",
+        split: [f"{base}/seed{s}/{split}.tsv" for s in s2["seeds"]],
+        f"{split}_gold": f"results/data/{wildcards.dataset}/{split}.jsonl",
         "codes": f"results/data/{wildcards.dataset}/codes.tsv",
     }
+
+
+def dev_predictions(wildcards):
+    """What a threshold is chosen from: dev only."""
+    return _split_predictions(wildcards, "dev")
+
+
+def test_predictions(wildcards):
+    return _split_predictions(wildcards, "test")
 
 
 def metric_files(methods, backbones=None):

@@ -2,9 +2,30 @@
 # bootstrap intervals, the LaTeX tables, figures, and the comparison with the paper.
 
 
+# The threshold is chosen from dev alone, in its own rule: no test file is upstream of
+# any choice (tests/test_no_test_upstream.py walks the DAG).
+rule tune_threshold:
+    input:
+        unpack(dev_predictions),
+    output:
+        "results/thresholds/{dataset}/{backbone}/{method}.json",
+    log:
+        "results/logs/tune_threshold/{dataset}/{backbone}/{method}.log",
+    conda:
+        "../envs/eval.yaml"
+    threads: 1
+    resources:
+        **cpu_resources(mem_mb=1000, runtime=10),
+    params:
+        seeds=config["stage2"]["seeds"],
+    script:
+        "../workflow/scripts/tune_threshold.py"
+
+
 rule evaluate_method:
     input:
-        unpack(method_predictions),
+        unpack(test_predictions),
+        thresholds="results/thresholds/{dataset}/{backbone}/{method}.json",
     output:
         "results/metrics/{dataset}/{backbone}/{method}.json",
     log:

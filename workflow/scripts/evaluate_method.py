@@ -11,9 +11,8 @@ with job_log(snakemake.log[0]):
     seeds = [int(s) for s in snakemake.params.seeds]
     cfg = snakemake.params.settings
     result = evaluate_method(
-        dict(zip(seeds, snakemake.input.dev, strict=True)),
+        snakemake.input.thresholds,
         dict(zip(seeds, snakemake.input.test, strict=True)),
-        snakemake.input.dev_gold,
         snakemake.input.test_gold,
         snakemake.input.codes,
         snakemake.output[0],

@@ -25,6 +25,7 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         seed=int(cfg["trainset"]["seed"]),
         optimizer=str(lora["optimizer"]),
         qlora=bool(lora["qlora"]),
+        loss=str(lora.get("loss", "full_vocab")),
     )
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     provenance = train_concept_model(

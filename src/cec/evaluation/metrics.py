@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +240,19 @@ def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str])
     return p
 
 
+def tune_threshold(
+    dev_pred: str | Path, dev_gold: str | Path, codes: Sequence[str]
+) -> dict[str, Any]:
+    """The one global threshold of KEPT's scripts, chosen on dev: it reads no test file."""
+    dev_ids, dev_y = read_gold(dev_gold, codes)
+    threshold, dev_f1 = best_threshold(dev_y, read_predictions(dev_pred, dev_ids, codes))
+    return {
+        "threshold": threshold,
+        "dev_f1_micro": dev_f1,
+        "source": "dev (max micro F1 over distinct scores)",
+    }
+
+
 def evaluate_files(
     pred: str | Path,
     gold: str | Path,
@@ -249,15 +262,20 @@ def evaluate_files(
     dev_gold: str | Path | None = None,
     resamples: int = 1000,
     seed: int = 13,
+    tuned: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Metrics of `pred` at the dev-tuned threshold (0.5 without dev files), the same at
-    0.5, and bootstrap intervals at the reported threshold."""
+    0.5, and bootstrap intervals at the reported threshold. `tuned` (from
+    `tune_threshold`) gives a threshold already chosen on dev, so that the step that
+    reads test predictions chooses nothing."""
     ids, y = read_gold(gold, codes)
     p = read_predictions(pred, ids, codes)
-    if dev_pred is not None and dev_gold is not None:
-        dev_ids, dev_y = read_gold(dev_gold, codes)
-        threshold, dev_f1 = best_threshold(dev_y, read_predictions(dev_pred, dev_ids, codes))
-        source = "dev (max micro F1 over distinct scores)"
+    if tuned is not None:
+        threshold, dev_f1 = float(tuned["threshold"]), tuned["dev_f1_micro"]
+        source = str(tuned["source"])
+    elif dev_pred is not None and dev_gold is not None:
+        tuned = tune_threshold(dev_pred, dev_gold, codes)
+        threshold, dev_f1, source = tuned["threshold"], tuned["dev_f1_micro"], tuned["source"]
     else:
         threshold, dev_f1, source = 0.5, None, "fixed 0.5 (no dev predictions given)"
     result: dict[str, Any] = dict(compute(y, p, threshold))

@@ -9,7 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from cec.evaluation.metrics import METRICS, evaluate_files, read_gold, read_predictions
+from cec.evaluation.metrics import (
+    METRICS,
+    evaluate_files,
+    read_gold,
+    read_predictions,
+    tune_threshold,
+)
 from cec.io import write_json
 from cec.prepare import read_code_table
 
@@ -18,10 +24,28 @@ def label_codes(codes_tsv: str | Path) -> list[str]:
     return [r["code"] for r in read_code_table(codes_tsv)]
 
 
-def evaluate_method(
+def tune_thresholds(
     dev_preds: Mapping[int, str | Path],
-    test_preds: Mapping[int, str | Path],
     dev_gold: str | Path,
+    codes_tsv: str | Path,
+    out_json: str | Path,
+) -> dict[str, Any]:
+    """Each seed's threshold, chosen on dev alone (its own rule: the DAG shows that no
+    test file is upstream of any choice)."""
+    codes = label_codes(codes_tsv)
+    result = {
+        "per_seed": {
+            str(seed): tune_threshold(dev_preds[seed], dev_gold, codes)
+            for seed in sorted(dev_preds)
+        }
+    }
+    write_json(out_json, result)
+    return result
+
+
+def evaluate_method(
+    thresholds_json: str | Path,
+    test_preds: Mapping[int, str | Path],
     test_gold: str | Path,
     codes_tsv: str | Path,
     out_json: str | Path,
@@ -29,19 +53,20 @@ def evaluate_method(
     resamples: int = 1000,
     bootstrap_seed: int = 13,
 ) -> dict[str, Any]:
-    """Each seed at its own dev-tuned threshold, then mean and sd over seeds.
+    """Each seed at its own dev-tuned threshold (`tune_thresholds`), then mean and sd over
+    seeds.
 
     Top-level metric keys hold the mean over seeds; `std` the sample standard deviation
     (0 with one seed); `per_seed` every seed's full result with its bootstrap intervals.
     """
     codes = label_codes(codes_tsv)
+    tuned = json.loads(Path(thresholds_json).read_text(encoding="utf-8"))["per_seed"]
     per_seed = {
         str(seed): evaluate_files(
             test_preds[seed],
             test_gold,
             codes,
-            dev_pred=dev_preds[seed],
-            dev_gold=dev_gold,
+            tuned=tuned[str(seed)],
             resamples=resamples,
             seed=bootstrap_seed,
         )

@@ -3,9 +3,10 @@
 A training step takes `grad_accum` question/answer pairs about one note and runs the note
 once (see `yesno.shared_prefix_loss`): the mean loss over the pairs equals accumulating
 them one by one (Appendix A: gradient accumulation 4, batch 1), at the cost of a single
-prefix pass. CPU runs fp32 LoRA with torch AdamW (matmuls optionally under bf16
-autocast); CUDA runs bf16, optionally 4-bit QLoRA, with paged AdamW 8-bit
-(bitsandbytes), as in the paper.
+prefix pass. The loss is the next-token cross-entropy of the correct answer over the whole
+vocabulary (the paper appends the answer and fine-tunes), or optionally a 2-way Yes/No
+one. CPU runs fp32 LoRA with torch AdamW (matmuls optionally under bf16 autocast); CUDA
+runs bf16, optionally 4-bit QLoRA, with paged AdamW 8-bit (bitsandbytes), as in the paper.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class LoraSettings:
     optimizer: str = "adamw"  # adamw | paged_adamw_8bit
     qlora: bool = False
     cpu_autocast: str | None = None  # e.g. "bfloat16": CPU matmuls in bf16, weights fp32
+    loss: str = "full_vocab"  # full_vocab (next-token CE) | yes_no (2-way CE)
 
 
 @dataclass
@@ -139,7 +141,7 @@ def train(
             context = contextlib.nullcontext()
         with context:
             loss = shared_prefix_loss(
-                model, group.prefix, group.questions, group.labels, answer_ids
+                model, group.prefix, group.questions, group.labels, answer_ids, s.loss
             )
         value = float(loss.detach())
         if not math.isfinite(value):

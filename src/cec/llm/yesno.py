@@ -180,6 +180,12 @@ def segment_logits(
     """
     if cache is not None:
         return row_logits(model, len(prefix), [segments], answer_ids, cache)
+    return _answer_head(model, segment_hidden(model, prefix, segments), answer_ids)
+
+
+def segment_hidden(model: Any, prefix: Sequence[int], segments: Sequence[Segment]) -> torch.Tensor:
+    """(n_scored, hidden) final hidden states at the answer positions of the scored
+    segments, note and segments run together in one row (with gradients if enabled)."""
     device = model.device
     p = len(prefix)
     q_ids, pos, owner, ancestors, ends = _packed(p, segments, True, device)
@@ -191,14 +197,19 @@ def segment_logits(
         attention_mask=mask,
         use_cache=False,
     ).last_hidden_state
-    return _answer_head(model, hidden[0, ends], answer_ids)
+    return hidden[0, ends]
 
 
-def _answer_head(model: Any, hidden: torch.Tensor, answer_ids: tuple[int, int]) -> torch.Tensor:
-    """The two answer logits in float32 from final hidden states: only two rows of the LM
-    head are needed, and a bfloat16 head would round logits of ~20 to steps of 0.125
-    (so p(yes) would come in coarse steps, with ties)."""
-    weight = model.get_output_embeddings().weight[list(answer_ids)]
+def _answer_head(
+    model: Any, hidden: torch.Tensor, answer_ids: tuple[int, int] | None
+) -> torch.Tensor:
+    """Logits in float32 from final hidden states: of the two answer tokens (only two
+    rows of the LM head are needed, and a bfloat16 head would round logits of ~20 to
+    steps of 0.125, so p(yes) would come in coarse steps, with ties), or of the whole
+    vocabulary when `answer_ids` is None."""
+    weight = model.get_output_embeddings().weight
+    if answer_ids is not None:
+        weight = weight[list(answer_ids)]
     logits = hidden.float() @ weight.float().T
     cap = getattr(model.config, "final_logit_softcapping", None)
     if cap:
@@ -391,18 +402,33 @@ def score_naive(
     return out
 
 
+LOSSES = ("full_vocab", "yes_no")
+
+
 def shared_prefix_loss(
     model: Any,
     prefix: Sequence[int],
     questions: Sequence[Sequence[int]],
     labels: Sequence[int],
     answer_ids: tuple[int, int],
+    loss: str = "full_vocab",
 ) -> torch.Tensor:
-    """Mean 2-way cross-entropy (label 1 = yes) over a note's questions, one pass.
+    """Mean cross-entropy (label 1 = yes) over a note's questions, one pass.
 
-    Equal to accumulating the questions one by one over their full prompts (the loss is a
-    mean of per-question terms and the note's activations are shared exactly).
+    `full_vocab`: the next-token loss of the correct answer over the whole vocabulary,
+    what "we append the correct answer during fine-tuning" is (the default). `yes_no`: a
+    2-way loss over the two answer tokens only. Either equals accumulating the questions
+    one by one over their full prompts (the loss is a mean of per-question terms and the
+    note's activations are shared exactly).
     """
-    logits = answer_logits(model, prefix, questions, answer_ids, cache=None)
-    target = torch.tensor([0 if y else 1 for y in labels], dtype=torch.long, device=model.device)
-    return torch.nn.functional.cross_entropy(logits, target)
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    hidden = segment_hidden(model, prefix, _flat(questions))
+    if loss == "yes_no":
+        logits = _answer_head(model, hidden, answer_ids)
+        target = [0 if y else 1 for y in labels]
+    else:
+        logits = _answer_head(model, hidden, None)
+        target = [answer_ids[0] if y else answer_ids[1] for y in labels]
+    target_t = torch.tensor(target, dtype=torch.long, device=model.device)
+    return torch.nn.functional.cross_entropy(logits, target_t)

@@ -70,6 +70,7 @@ def label_lora_settings(cfg: Mapping[str, Any], row_backbone: str, seed: int) ->
         seed=seed,
         optimizer=str(lora["optimizer"]),
         qlora=bool(lora["qlora"]),
+        loss=str(lora.get("loss", "full_vocab")),
     )
 
 

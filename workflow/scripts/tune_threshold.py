@@ -1,0 +1,18 @@
+"""Snakemake adapter: rule tune_threshold -> cec.evaluation.run.tune_thresholds."""
+
+import logging
+
+from cec.evaluation.run import tune_thresholds
+from cec.logs import job_log
+
+snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+
+with job_log(snakemake.log[0]):
+    seeds = [int(s) for s in snakemake.params.seeds]
+    result = tune_thresholds(
+        dict(zip(seeds, snakemake.input.dev, strict=True)),
+        snakemake.input.dev_gold,
+        snakemake.input.codes,
+        snakemake.output[0],
+    )
+    logging.info("%s: thresholds %s", snakemake.wildcards.method, result["per_seed"])
