@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+from cec.stage2.methods import label_backbone as cec_label_backbone
+
 SPLITS = ["train", "dev", "test"]
 MIMIC_TABLES = [
     "NOTEEVENTS",
@@ -175,10 +177,11 @@ def cec_methods():
     return [m for m in config["stage2"]["methods"] if m.startswith("cec_k")]
 
 
-def label_backbone(backbone):
-    """The model the label stage runs for a row backbone (the paper: Bio-Medical-Llama-3-8B
-    for the Llama row); by default the row backbone itself."""
-    return config["stage2"].get("label_backbone", {}).get(backbone, backbone)
+def label_backbone(backbone, variant):
+    """The model a row's prompts of one variant run on (the paper's Llama row: Bio-Medical-
+    Llama-3-8B for the label model); cec.stage2.methods.label_backbone reads the config.
+    """
+    return cec_label_backbone(config["stage2"], backbone, variant)
 
 
 def label_template(variant):
@@ -188,7 +191,7 @@ def label_template(variant):
 
 def label_train_inputs(wildcards):
     return {
-        "model": model_dir(label_backbone(wildcards.backbone)),
+        "model": model_dir(label_backbone(wildcards.backbone, wildcards.variant)),
         "trainset": f"results/trainsets/{wildcards.dataset}/label_{wildcards.variant}_seed{wildcards.seed}.jsonl",
         "train": f"results/data/{wildcards.dataset}/train.jsonl",
         "concepts": f"results/concepts/{wildcards.dataset}/concepts.tsv",
@@ -205,7 +208,7 @@ def predict_inputs(wildcards, method=None):
     variant = METHOD_VARIANT.get(method, "cec")
     d, b, s = wildcards.dataset, wildcards.backbone, wildcards.seed
     inputs = {
-        "model": model_dir(label_backbone(b)),
+        "model": model_dir(label_backbone(b, variant)),
         "split": f"results/data/{d}/{wildcards.split}.jsonl",
         "codes": f"results/data/{d}/codes.tsv",
         "concepts": f"results/concepts/{d}/concepts.tsv",

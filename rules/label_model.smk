@@ -44,7 +44,9 @@ rule train_label_model:
     resources:
         **llm_resources("train"),
     params:
-        label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
+        label_backbone=lambda wildcards: label_backbone(
+            wildcards.backbone, wildcards.variant
+        ),
         backbones=config["backbones"],
         settings=config["stage2"],
         note_view=config["note_view"],
@@ -71,7 +73,9 @@ rule predict_labels:
         **llm_resources("score"),
     params:
         methods=lambda wildcards: [wildcards.method],
-        label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
+        label_backbone=lambda wildcards: label_backbone(
+            wildcards.backbone, METHOD_VARIANT[wildcards.method]
+        ),
         backbones=config["backbones"],
         settings=config["stage2"],
         note_view=config["note_view"],
@@ -104,7 +108,7 @@ rule predict_cec:
         **llm_resources("score"),
     params:
         methods=cec_methods(),
-        label_backbone=lambda wildcards: label_backbone(wildcards.backbone),
+        label_backbone=lambda wildcards: label_backbone(wildcards.backbone, "cec"),
         backbones=config["backbones"],
         settings=config["stage2"],
         note_view=config["note_view"],

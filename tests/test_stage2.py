@@ -257,3 +257,21 @@ def test_template_without_macros_is_named(tmp_path: Path) -> None:
 
     with pytest.raises(InputError, match="after_note"):
         LabelTemplate.load(str(bad))
+
+
+def test_which_model_answers_each_method_of_the_llama_row() -> None:
+    """config/mimic3.yaml: Bio-Medical-Llama-3-8B is the label model (leaf, cec; Appendix
+    A), direct coding runs on the row's Llama-3-8B; Gemma answers all of its row."""
+    import yaml
+
+    from cec.stage2.methods import label_backbone
+    from tests.conftest import REPO
+
+    s2 = yaml.safe_load((REPO / "config/mimic3.yaml").read_text())["stage2"]
+    assert [label_backbone(s2, "llama3_8b", v) for v in ("direct", "leaf", "cec")] == [
+        "llama3_8b", "biomed_llama3_8b", "biomed_llama3_8b"
+    ]  # fmt: skip
+    assert {label_backbone(s2, "gemma_7b", v) for v in ("direct", "leaf", "cec")} == {"gemma_7b"}
+    assert label_backbone({}, "smollm2", "cec") == "smollm2"  # default: the row itself
+    with pytest.raises(ValueError, match="unknown variant"):
+        label_backbone(s2, "llama3_8b", "direct_ft")

@@ -25,6 +25,7 @@ from cec.llm.backbones import Backbone
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
 from cec.llm.yesno import score_shared_prefix
 from cec.stage1.run import NoteView, load_scoring_model
+from cec.stage2.methods import label_backbone
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.run import code_titles, concept_view
 from cec.stage2.score import LabelScorer
@@ -57,7 +58,7 @@ class CodingSetup:
                 f"backbone {backbone!r} has no label model in the config "
                 f"(stage2.backbones: {config['stage2']['backbones']})"
             )
-        label = config["stage2"].get("label_backbone", {}).get(backbone, backbone)
+        label = label_backbone(config["stage2"], backbone, "cec")
         view = config["note_view"]
         return cls(
             results=results,

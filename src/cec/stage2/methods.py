@@ -15,7 +15,9 @@ equals its k = 6 row in Table 3, so Table 2's CEC is cec_k6.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from cec.stage2.prompts import DIRECT_TEMPLATE, LABEL_TEMPLATE
 
@@ -53,3 +55,16 @@ def method(name: str) -> Method:
     raise ValueError(
         f"unknown stage-2 method {name!r} (direct_zeroshot, direct_ft, leaf_concepts, cec_kN)"
     )
+
+
+def label_backbone(stage2: Mapping[str, Any], row: str, variant: str) -> str:
+    """The backbone that answers a row's prompts of one variant (`stage2.label_backbone`):
+    a name for every variant of the row, or a {direct, leaf, cec} table; default the row
+    backbone itself. The paper's Llama row: Bio-Medical-Llama-3-8B for the label model
+    (leaf, cec; Appendix A), Llama-3-8B itself for direct coding (config/mimic3.yaml)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r} ({', '.join(VARIANTS)})")
+    entry = stage2.get("label_backbone", {}).get(row, row)
+    if isinstance(entry, str):
+        return entry
+    return str(entry.get(variant, row))
