@@ -1,8 +1,9 @@
 """Benchmark: naive per-question scoring against shared-prefix scoring (stage 1).
 
 Same notes, same concepts, same model: prints the tokens each method processes and the
-wall-time ratio, then projects the token ratio to the paper's setting (2,500-token notes,
-325 concepts, an 8B model). Run on demand (`make bench-stage1`); not a test.
+wall-time ratio, then projects the token ratio to an 8B setting (2,500-token notes, a
+typical MIMIC-III discharge summary: the paper gives no note length; 325 concepts). Run on
+demand (`make bench-stage1`); not a test.
 """
 
 from __future__ import annotations

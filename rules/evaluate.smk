@@ -127,6 +127,12 @@ rule summary:
     input:
         metrics=metric_files(config["stage2"]["methods"]),
         published=config["evaluation"]["published"],
+        reading=[
+            f"results/scores/{d}/{b}/{split}_summary.json"
+            for d in config["datasets"]
+            for b in config["stage2"]["backbones"]
+            for split in config["stage1"]["score_splits"]
+        ],
     output:
         report(
             "results/summary.md", caption="../report/summary.rst", category="Summary"

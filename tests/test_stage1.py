@@ -298,3 +298,43 @@ def test_shared_prefix_loss_equals_each_full_prompt(tiny, template, loss: str) -
         different = float(shared_prefix_loss(model, note, qs, labels, enc.answer_ids, other))
     assert abs(shared - sum(terms) / len(terms)) < 1e-4
     assert abs(shared - different) > 0.1  # the two losses are not the same quantity
+
+
+def test_note_budget_comes_from_the_context_window() -> None:
+    """Without a fixed budget the note gets what the context window leaves around the
+    longest prompt, so a typical discharge summary is read whole."""
+    from cec.errors import InputError
+    from cec.llm.prompting import CutStats, EncodedNote
+
+    llama = Backbone.from_config(
+        "llama3_8b",
+        {"source": "hf", "path": "/m", "dtype": "bfloat16", "lora_targets": ["q_proj"],
+         "context_window": 8192},
+    )  # fmt: skip
+    assert llama.note_budget is None and llama.note_tokens(around=700) == 7492
+    fixed = Backbone.from_config(
+        "demo", {"source": "tiny", "arch": "llama", "dtype": "float32",
+                 "lora_targets": ["q_proj"], "note_budget": 320},
+    )  # fmt: skip
+    assert fixed.note_tokens(around=700) == 320  # a configured budget wins
+    with pytest.raises(InputError, match="more than the context window"):
+        llama.note_tokens(around=9000)
+    with pytest.raises(InputError, match="note_budget or context_window"):
+        Backbone.from_config("x", {"source": "hf", "path": "/m", "dtype": "float32",
+                                   "lora_targets": ["q_proj"]}).note_tokens(10)  # fmt: skip
+    cut = CutStats(budget=100)
+    for length in (50, 100, 200, 400):  # two notes fit, two lose 1/2 and 3/4 of their tokens
+        cut.add(EncodedNote([], length > 100, length))
+    assert cut.as_dict() == {
+        "note_budget_tokens": 100, "notes_truncated": 2,
+        "share_notes_truncated": 0.5, "mean_share_tokens_lost": 0.3125,
+    }  # fmt: skip
+
+
+def test_prompt_around_the_note_is_measured(tiny, template) -> None:  # noqa: ANN001
+    _, _, tokenizer = tiny
+    enc = PromptEncoder(tokenizer, template, note_budget=0)
+    questions = [enc.question(c) for c in CONCEPTS]
+    around = enc.around_note(questions)
+    full = enc.note("").ids  # head + lead, no note
+    assert around == len(full) + max(len(q) for q in questions)

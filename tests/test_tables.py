@@ -158,3 +158,17 @@ def test_summary_sets_the_paper_beside_both_rules() -> None:
     paper = published["paper_cec"][0]["rare50"]
     assert f"{paper[2]:.3f} / {paper[3]:.3f}" in line  # the paper's F1 beside them
     assert "| direct_ft | rare50 | llama3_8b | 0.110 / 0.220 | 0.330 / 0.440 |" in text
+
+
+def test_summary_says_how_much_of_the_notes_was_read() -> None:
+    from cec.evaluation.summary import write_summary
+
+    published = yaml.safe_load((REPO / "config/published_results.yaml").read_text())
+    reading = {
+        ("rare50", "llama3_8b", "test"): {
+            "notes": 8, "note_budget_tokens": 7400, "notes_truncated": 2,
+            "share_notes_truncated": 0.25, "mean_share_tokens_lost": 0.031,
+        }
+    }  # fmt: skip
+    text = write_summary({}, ["rare50"], ["llama3_8b"], [], published, {}, "n", "cec_k6", reading)
+    assert "| rare50 | llama3_8b | test | 7400 | 2 of 8 (25%) | 3.1% |" in text

@@ -146,20 +146,20 @@ def code_note(
         bb, bb.model_dir(results), setup.concept_adapter, device
     )
     assert prov1 is not None
-    enc1 = PromptEncoder(tokenizer, QuestionTemplate.load(prov1["template"]), bb.note_budget)
+    enc1 = PromptEncoder(tokenizer, QuestionTemplate.load(prov1["template"]), 0)
+    concepts = read_concept_texts(setup.concepts)
+    ids = list(concepts)
+    questions = [enc1.question(concepts[c]) for c in ids]
+    enc1.note_budget = bb.note_tokens(enc1.around_note(questions))  # as score_notes does
     note1 = enc1.note(shown_text)
     if note1.truncated and not truncate:
         raise InputError(
             f"the note has {note1.note_tokens} tokens ({setup.note_view} view); the "
-            f"{bb.name} budget is {bb.note_budget}. Pass --truncate to keep the first "
-            f"{bb.note_budget}, as the workflow does",
+            f"{bb.name} budget is {enc1.note_budget}. Pass --truncate to keep the first "
+            f"{enc1.note_budget}, as the workflow does",
             file=note_path,
         )
-    concepts = read_concept_texts(setup.concepts)
-    ids = list(concepts)
-    probs1 = score_shared_prefix(
-        model, note1.ids, [enc1.question(concepts[c]) for c in ids], enc1.answer_ids
-    )
+    probs1 = score_shared_prefix(model, note1.ids, questions, enc1.answer_ids)
     p_yes = dict(zip(ids, probs1, strict=True))
     del model
 
@@ -169,10 +169,13 @@ def code_note(
         lb, lb.model_dir(results), setup.label_adapter, device
     )
     assert prov2 is not None
-    enc2 = LabelPromptEncoder(tokenizer, LabelTemplate.load(prov2["template"]), lb.note_budget)
+    enc2 = LabelPromptEncoder(tokenizer, LabelTemplate.load(prov2["template"]), 0)
     titles = code_titles(setup.codes)
     code_concepts = json.loads(setup.code_concepts.read_text(encoding="utf-8"))
     cview = concept_view(code_concepts, list(titles), "cec")
+    assert cview is not None
+    tail = enc2.longest_tail([concepts[c] for c in cview.space], titles.values(), setup.m + k)
+    enc2.note_budget = lb.note_tokens(enc2.around_note(tail))  # as predict_split does
     scorer = LabelScorer(model, enc2, titles, concepts, cview, seed, setup.m)
     key = "note:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     result = scorer.score(enc2.note(shown_text).ids, key, [k], p_yes)

@@ -1,5 +1,6 @@
 """Snakemake adapter: rule summary -> cec.evaluation.summary."""
 
+import json
 from pathlib import Path
 
 import yaml
@@ -26,6 +27,12 @@ with job_log(snakemake.log[0]):
         p.settings.get("paper_row", {}),
         p.settings["data_note"],
         p.settings["cec_method"],
+        {
+            (Path(f).parts[-3], Path(f).parts[-2], Path(f).stem.removesuffix("_summary")): (
+                json.loads(Path(f).read_text())
+            )
+            for f in snakemake.input.reading
+        },
     )
     with atomic_write(snakemake.output[0]) as fh:
         fh.write(text)

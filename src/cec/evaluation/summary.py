@@ -39,9 +39,11 @@ def write_summary(
     paper_row: Mapping[str, str],
     data_note: str,
     cec_method: str,
+    reading: Mapping[tuple[str, str, str], Mapping[str, Any]] | None = None,
 ) -> str:
     """`paper_row` maps each of our backbones to the paper's row it stands in for
-    (llama or gemma), for the side-by-side columns."""
+    (llama or gemma), for the side-by-side columns. `reading` maps (dataset, backbone,
+    split) to a stage-1 score summary: how much of the notes the model read."""
     out = [
         "# Our numbers beside the paper's",
         "",
@@ -101,6 +103,28 @@ def write_summary(
                     out.append(
                         f"| {method} | {d} | {b} | {dev} | {answer} | {_paper_pair(paper)} |"
                     )
+    if reading:
+        out += [
+            "",
+            "## What the models read",
+            "",
+            "The paper gives no note length. A note longer than the budget is cut as "
+            "`note_view` says (the whole note from its start, or the kept sections in "
+            "priority order); per split, stage 1:",
+            "",
+            "| dataset | backbone | split | note budget (tokens) | notes cut | "
+            "mean share of tokens lost |",
+            "|---|---|---|---|---|---|",
+        ]
+        for (d, b, split), r in sorted(reading.items()):
+            share = r.get("share_notes_truncated")
+            lost = r.get("mean_share_tokens_lost")
+            out.append(
+                f"| {d} | {b} | {split} | {r.get('note_budget_tokens')} | "
+                f"{r.get('notes_truncated')} of {r.get('notes')}"
+                f"{'' if share is None else f' ({100 * share:.0f}%)'} | "
+                f"{'—' if lost is None else f'{100 * lost:.1f}%'} |"
+            )
     out += ["", "## Table 4 (ablation): AUC macro / micro (the paper: Llama3)", ""]
     out += ["| method | dataset | row | ours | paper |", "|---|---|---|---|---|"]
     for method, per_dataset in published["paper_ablation_auc"].items():

@@ -31,7 +31,8 @@ class Backbone:
     arch: str | None = None  # tiny: llama | gemma3_text
     dtype: str = "float32"
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    note_budget: int = 512
+    note_budget: int | None = None  # note tokens kept; None: from the context window
+    context_window: int | None = None  # tokens the model reads (Llama-3-8B, Gemma-7B: 8,192)
     cpu_dtype: str = "float32"  # on CPU: scoring dtype, and training autocast (fp32 weights)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -46,6 +47,7 @@ class Backbone:
             "dtype",
             "lora_targets",
             "note_budget",
+            "context_window",
             "cpu_dtype",
         }
         extra = {k: v for k, v in cfg.items() if k not in known}
@@ -61,10 +63,29 @@ class Backbone:
             arch=cfg.get("arch"),
             dtype=cfg.get("dtype", "float32"),
             lora_targets=tuple(cfg.get("lora_targets", cls.lora_targets)),
-            note_budget=int(cfg.get("note_budget", 512)),
+            note_budget=None if cfg.get("note_budget") is None else int(cfg["note_budget"]),
+            context_window=(
+                None if cfg.get("context_window") is None else int(cfg["context_window"])
+            ),
             cpu_dtype=cfg.get("cpu_dtype", "float32"),
             extra=extra,
         )
+
+    def note_tokens(self, around: int) -> int:
+        """Note tokens a prompt holds: `note_budget` if set, else the context window less
+        `around`, the longest prompt built around the note (instruction, questions,
+        concept lines), so that a note is read whole whenever the model can read it."""
+        if self.note_budget is not None:
+            return self.note_budget
+        if self.context_window is None:
+            raise InputError(f"backbone {self.name}: set note_budget or context_window")
+        budget = self.context_window - around
+        if budget < 1:
+            raise InputError(
+                f"backbone {self.name}: the prompt around the note takes {around} tokens, "
+                f"more than the context window of {self.context_window}"
+            )
+        return budget
 
     def model_dir(self, results: str | Path = "results") -> Path:
         """Where the weights are read from: built ones under results/models/."""

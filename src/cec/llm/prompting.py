@@ -11,6 +11,7 @@ question costs. The note part is cut to the backbone's note budget.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,34 @@ class EncodedNote:
 
     ids: list[int]
     truncated: bool
-    note_tokens: int
+    note_tokens: int  # the whole note's length; the prompt holds at most the budget
+
+    def share_lost(self, budget: int) -> float:
+        """The share of the note's tokens that did not fit the budget."""
+        return max(0, self.note_tokens - budget) / self.note_tokens if self.note_tokens else 0.0
+
+
+@dataclass
+class CutStats:
+    """How much of a split's notes the model read: for the score and prediction summaries."""
+
+    budget: int
+    notes: int = 0
+    cut: int = 0
+    lost: float = 0.0
+
+    def add(self, note: EncodedNote) -> None:
+        self.notes += 1
+        self.cut += note.truncated
+        self.lost += note.share_lost(self.budget)
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "note_budget_tokens": self.budget,
+            "notes_truncated": self.cut,
+            "share_notes_truncated": round(self.cut / self.notes, 4) if self.notes else None,
+            "mean_share_tokens_lost": round(self.lost / self.notes, 4) if self.notes else None,
+        }
 
 
 class PromptEncoder:
@@ -120,6 +148,10 @@ class PromptEncoder:
         return single_token_answers(
             self.tokenizer, "x" + self._trail_text, answers, self.template.name
         )
+
+    def around_note(self, questions: Sequence[Sequence[int]]) -> int:
+        """Tokens of the longest prompt around the note: head, lead, the longest question."""
+        return len(self._head) + len(self._lead) + max((len(q) for q in questions), default=0)
 
     def note(self, text: str) -> EncodedNote:
         """head + note (cut to the budget) + the question's constant lead: the shared part."""

@@ -26,7 +26,7 @@ from cec.llm.lora import (
     save_adapter,
 )
 from cec.llm.lora import train as train_lora
-from cec.llm.prompting import PromptEncoder, QuestionTemplate
+from cec.llm.prompting import CutStats, PromptEncoder, QuestionTemplate
 from cec.llm.yesno import score_shared_prefix
 from cec.stage1.trainset import gold_concepts
 
@@ -104,8 +104,11 @@ def train_concept_model(
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
     if lora.cpu_autocast is None:
         lora = replace(lora, cpu_autocast=backbone.cpu_dtype)
-    encoder = PromptEncoder(tokenizer, QuestionTemplate.load(template), backbone.note_budget)
+    encoder = PromptEncoder(tokenizer, QuestionTemplate.load(template), 0)
     concepts = read_concept_texts(concepts_tsv)
+    questions = {c: encoder.question(text) for c, text in concepts.items()}
+    encoder.note_budget = backbone.note_tokens(encoder.around_note(list(questions.values())))
+    backbone = replace(backbone, note_budget=encoder.note_budget)  # as trained, for provenance
     notes = {r["hadm_id"]: r["text"] for r in read_jsonl(train_jsonl)}
     by_note: dict[str, list[tuple[str, int]]] = {}
     for row in read_jsonl(trainset_path):
@@ -120,9 +123,7 @@ def train_concept_model(
         enc = encoder.note(view(notes[hadm]))
         truncated += enc.truncated
         pairs = by_note[hadm]
-        items.append(
-            (enc.ids, [encoder.question(concepts[c]) for c, _ in pairs], [y for _, y in pairs])
-        )
+        items.append((enc.ids, [questions[c] for c, _ in pairs], [y for _, y in pairs]))
     groups: list[Group] = make_groups(items, lora.grad_accum, lora.steps, lora.seed)
     model = attach_lora(model, lora)
     log.info(
@@ -213,16 +214,16 @@ def score_notes(
     """p(yes) for every (admission, concept); accuracy against the gold-code pseudo-labels."""
     model, tokenizer, provenance = load_scoring_model(backbone, model_dir, adapter_dir, device)
     assert provenance is not None
-    encoder = PromptEncoder(
-        tokenizer, QuestionTemplate.load(provenance["template"]), backbone.note_budget
-    )
+    encoder = PromptEncoder(tokenizer, QuestionTemplate.load(provenance["template"]), 0)
     if list(encoder.answer_ids) != provenance["answer_token_ids"]:
         raise InputError("the adapter was trained with other answer tokens", file=adapter_dir)
     concepts = read_concept_texts(concepts_tsv)
     ids = list(concepts)
     questions = [encoder.question(concepts[c]) for c in ids]
+    encoder.note_budget = backbone.note_tokens(encoder.around_note(questions))
+    cut = CutStats(encoder.note_budget)
     records = list(read_jsonl(split_jsonl))
-    correct = positives = true_pos = pred_pos = truncated = 0
+    correct = positives = true_pos = pred_pos = 0
     pairs: list[tuple[float, bool]] = []
     start = time.perf_counter()
     with atomic_write(out_tsv) as fh:
@@ -236,7 +237,7 @@ def score_notes(
             mininterval=5.0,
         ):
             enc = encoder.note(view(rec["text"]))
-            truncated += enc.truncated
+            cut.add(enc)
             probs = score_shared_prefix(model, enc.ids, questions, encoder.answer_ids, batch_size)
             gold = set(gold_concepts(rec["labels"], code_concepts))
             for cid, p in zip(ids, probs, strict=True):
@@ -256,7 +257,7 @@ def score_notes(
         "notes": len(records),
         "concepts": len(ids),
         "questions": n,
-        "notes_truncated": truncated,
+        **cut.as_dict(),  # what the model read: budget, notes cut, share of tokens lost
         "seconds": round(time.perf_counter() - start, 1),
         "pseudo_label_accuracy": round(correct / n, 4) if n else None,
         "pseudo_label_balanced_accuracy": round(

@@ -9,6 +9,7 @@ note asks 50 codes and the same ~340 concept lines over and over.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,16 @@ class LabelPromptEncoder:
     def _answer_ids(self) -> tuple[int, int]:
         cue = self.template.question("x")
         return single_token_answers(self.tokenizer, cue, self.answers, self.template.name)
+
+    def around_note(self, longest_tail: int) -> int:
+        """Tokens of the longest prompt around the note, given its longest concept lines
+        plus question (`longest_tail`): instruction head, the line after the note, tail."""
+        return len(self._head) + len(self._after) + longest_tail
+
+    def longest_tail(self, concepts: Iterable[str], titles: Iterable[str], lines: int) -> int:
+        """An upper bound of `lines` concept lines (either answer) plus one question."""
+        line = max((len(self.line(c, y)) for c in concepts for y in (True, False)), default=0)
+        return lines * line + max((len(self.question(t)) for t in titles), default=0)
 
     def note_tokens(self, text: str) -> int:
         return len(self._ids(text))

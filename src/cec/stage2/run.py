@@ -29,6 +29,7 @@ from cec.llm.lora import (
     save_adapter,
 )
 from cec.llm.lora import train as train_lora
+from cec.llm.prompting import CutStats
 from cec.prepare import read_code_table
 from cec.stage1.run import NoteView, load_base_model, load_scoring_model
 from cec.stage2.methods import Method
@@ -134,7 +135,7 @@ def train_label_model(
     if lora.cpu_autocast is None:
         lora = replace(lora, cpu_autocast=backbone.cpu_dtype)
     template = template or template_for(variant)
-    encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), backbone.note_budget)
+    encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
     titles = code_titles(code_table)
     concepts = read_concept_texts(concepts_tsv)
     notes = {str(r["hadm_id"]): r["text"] for r in read_jsonl(train_jsonl)}
@@ -152,6 +153,9 @@ def train_label_model(
         ids = [t for c, y in row["concepts"] for t in encoder.line(concepts[c], bool(y))]
         ids += encoder.question(titles[row["code"]])
         by_note.setdefault(str(row["hadm_id"]), []).append((ids, int(row["label"])))
+    longest = max((len(q) for pairs in by_note.values() for q, _ in pairs), default=0)
+    encoder.note_budget = backbone.note_tokens(encoder.around_note(longest))
+    backbone = replace(backbone, note_budget=encoder.note_budget)  # as trained, for provenance
     items = []
     truncated = 0
     for hadm in sorted(by_note, key=int):
@@ -246,19 +250,24 @@ def predict_split(
     template = template or template_for(variant)
     if provenance is not None and provenance["template"] != Path(template).name:
         raise InputError(f"the adapter was trained with {provenance['template']}", file=adapter_dir)
-    encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), backbone.note_budget)
+    encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
     if provenance is not None and list(encoder.answer_ids) != provenance["answer_token_ids"]:
         raise InputError("the adapter was trained with other answer tokens", file=adapter_dir)
     titles = code_titles(code_table)
     codes = list(titles)
     cview = concept_view(code_concepts, codes, variant)
     ks = None if cview is None else sorted({mth.k or train_k for mth in methods})
+    concept_text = read_concept_texts(concepts_tsv)
+    shown = [] if cview is None else [concept_text[c] for c in cview.space]
+    tail = encoder.longest_tail(shown, titles.values(), 0 if ks is None else m + max(ks))
+    encoder.note_budget = backbone.note_tokens(encoder.around_note(tail))
+    cut = CutStats(encoder.note_budget)
     scores = read_scores(scores_tsv) if cview is not None and scores_tsv is not None else {}
     scorer = LabelScorer(
         model,
         encoder,
         titles,
-        read_concept_texts(concepts_tsv),
+        concept_text,
         cview,
         seed,
         m,
@@ -267,7 +276,6 @@ def predict_split(
     )
     records = list(read_jsonl(split_jsonl))
     start = time.perf_counter()
-    truncated = 0
     with contextlib.ExitStack() as stack:
         handles = {
             mth.name: stack.enter_context(atomic_write(outputs[mth.name])) for mth in methods
@@ -294,7 +302,7 @@ def predict_split(
                         file=scores_tsv,
                     )
             enc = encoder.note(view(rec["text"]))
-            truncated += enc.truncated
+            cut.add(enc)
             result = scorer.score(enc.ids, hadm, ks, p_yes)
             for mth in methods:
                 probs = result.probs[None if ks is None else (mth.k or train_k)]
@@ -306,7 +314,7 @@ def predict_split(
         "split": Path(split_jsonl).stem,
         "notes": len(records),
         "codes": len(codes),
-        "notes_truncated": truncated,
+        **cut.as_dict(),
         "seed": seed,
         "seconds": round(time.perf_counter() - start, 1),
     }
