@@ -102,8 +102,10 @@ chmod 600 /etc/slurm/slurmdbd.conf
 for _ in $(seq 1 60); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.5; done
 sacctmgr -i add cluster cec >/dev/null 2>&1 || true
 
-/usr/sbin/slurmctld
-/usr/sbin/slurmd
+# a throwaway test cluster: start from a clean slate (-c drops jobs and node states that an
+# earlier cluster on this machine saved, e.g. a node left COMPLETING when it was stopped)
+/usr/sbin/slurmctld -c
+/usr/sbin/slurmd -c
 for _ in $(seq 1 60); do sinfo -h -o %T 2>/dev/null | grep -q '^idle' && break; sleep 0.5; done
 sinfo -h -o %T | grep -q '^idle' || { echo "the node did not come up:" >&2; sinfo >&2; exit 1; }
 end=$(date +%s)

@@ -18,7 +18,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,8 +122,11 @@ def train(
     answer_ids: tuple[int, int],
     s: LoraSettings,
     progress: bool = True,
+    after_step: Callable[[int, Any], None] | None = None,
 ) -> TrainReport:
-    """Run one optimizer step per group; return the loss curve."""
+    """Run one optimizer step per group; return the loss curve. `after_step(step, model)`
+    runs after every step (the learning-curve benchmark evaluates there; it must leave the
+    model as it found it, in train mode)."""
     import torch
 
     torch.manual_seed(s.seed)
@@ -151,6 +154,8 @@ def train(
         opt.zero_grad(set_to_none=True)
         report.losses.append(value)
         report.tokens += len(group.prefix) + sum(len(q) for q in group.questions)
+        if after_step is not None:
+            after_step(len(report.losses), model)
     report.seconds = time.perf_counter() - start
     model.eval()
     return report

@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,7 @@ def train_concept_model(
     device: str = "auto",
     template: str = TEMPLATE,
     progress: bool = True,
+    after_step: Callable[[int, Any], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the backbone on the pseudo-labelled concept questions; save the adapter."""
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
@@ -135,7 +136,7 @@ def train_concept_model(
         100 * truncated / max(1, len(items)),
         backbone.note_budget,
     )
-    report = train_lora(model, groups, encoder.answer_ids, lora, progress)
+    report = train_lora(model, groups, encoder.answer_ids, lora, progress, after_step)
     provenance = adapter_provenance(
         "concept relevance (stage 1)",
         backbone,

@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -129,6 +129,7 @@ def train_label_model(
     device: str = "auto",
     template: str | None = None,
     progress: bool = True,
+    after_step: Callable[[int, Any], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the label model on the Section 3.4 questions; save the adapter."""
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
@@ -176,7 +177,7 @@ def train_label_model(
         len(items),
         100 * truncated / max(1, len(items)),
     )
-    report = train_lora(model, groups, encoder.answer_ids, lora, progress)
+    report = train_lora(model, groups, encoder.answer_ids, lora, progress, after_step)
     provenance = adapter_provenance(
         f"label model (stage 2), variant {variant}",
         backbone,
