@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 gpu-check clean
+.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning gpu-check clean
 
 # One install step. torch is pinned (pyproject.toml) to 2.13.0 so that a CPU machine
 # takes the local CPU wheel and never pulls a multi-GB CUDA build. The demo model ships in
@@ -49,6 +49,11 @@ bench-stage2: $(STAMP)
 	$(BIN)/snakemake --cores 2 results/models/smollm2 results/data/mimic3_50/dev.jsonl \
 		results/concepts/mimic3_50/concepts.tsv results/concepts/mimic3_50/code_concepts.json
 	$(BIN)/python benchmarks/bench_label_scoring.py
+
+# Learning curves of stage 1 and the CEC label model on a larger synthetic set (about an
+# hour on 2 cores): benchmarks/figures/learning_curves.{png,json}.
+bench-learning: $(STAMP)
+	$(BIN)/python benchmarks/bench_learning_curves.py
 
 # The CUDA path (bf16 LoRA, 4-bit QLoRA, paged AdamW 8-bit): skipped, with the reason,
 # where no CUDA device exists. Run it on a GPU machine.
