@@ -50,8 +50,8 @@ bench-stage2: $(STAMP)
 		results/concepts/mimic3_50/concepts.tsv results/concepts/mimic3_50/code_concepts.json
 	$(BIN)/python benchmarks/bench_label_scoring.py
 
-# Learning curves of stage 1 and the CEC label model on a larger synthetic set (about an
-# hour on 2 cores): benchmarks/figures/learning_curves.{png,json}.
+# Learning curves of stage 1 and the CEC label model on a larger synthetic set (about 40
+# minutes on 2 cores): benchmarks/figures/learning_curves.{png,json}.
 bench-learning: $(STAMP)
 	$(BIN)/python benchmarks/bench_learning_curves.py
 
