@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from cec import job_params
 from cec.stage2.methods import label_backbone as cec_label_backbone
 
 SPLITS = ["train", "dev", "test"]

@@ -55,7 +55,9 @@ rule train_concept_model:
         **llm_resources("train"),
     params:
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-        settings=config["stage1"],
+        settings=lambda wildcards: job_params.stage1_training(
+            config["stage1"], wildcards.backbone
+        ),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/train_concept_model.py"
@@ -78,7 +80,7 @@ rule score_concepts:
         **llm_resources("score"),
     params:
         backbone=lambda wildcards: config["backbones"][wildcards.backbone],
-        settings=config["stage1"],
+        settings=job_params.stage1_scoring(config["stage1"]),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/score_concepts.py"

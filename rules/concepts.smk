@@ -57,7 +57,7 @@ rule generate_concepts:
     resources:
         **cpu_resources(mem_mb=1000, runtime=120),
     params:
-        settings=lambda wildcards: config["concepts"],
+        settings=job_params.concept_generation(config["concepts"]),
         recordings=lambda wildcards: recordings_path(wildcards.dataset),
     script:
         "../workflow/scripts/generate_concepts.py"

@@ -37,7 +37,7 @@ rule evaluate_method:
         **cpu_resources(mem_mb=1000, runtime=20),
     params:
         seeds=config["stage2"]["seeds"],
-        settings=config["evaluation"],
+        settings=job_params.evaluation_run(config["evaluation"]),
     script:
         "../workflow/scripts/evaluate_method.py"
 
@@ -63,13 +63,22 @@ rule make_table:
     resources:
         **cpu_resources(mem_mb=500, runtime=5),
     params:
-        datasets=list(config["datasets"]),
-        backbones=config["stage2"]["backbones"],
-        table4_backbone=table4_backbone(),
-        ablation=ablation_methods(),
-        k_methods=k_methods(),
-        m=config["stage2"]["trainset"]["m"],
-        settings=config["evaluation"],
+        table=lambda wildcards: job_params.table(
+            wildcards.table,
+            {
+                "datasets": list(config["datasets"]),
+                "backbones": config["stage2"]["backbones"],
+                "table4_backbone": table4_backbone(),
+                "ablation": ablation_methods(),
+                "k_methods": k_methods(),
+                "m": config["stage2"]["trainset"]["m"],
+                "cec_method": config["evaluation"]["cec_method"],
+                "decision_rule_first": config["evaluation"].get(
+                    "decision_rule_first", "dev_threshold"
+                ),
+                "data_note": config["evaluation"]["data_note"],
+            },
+        ),
     script:
         "../workflow/scripts/make_table.py"
 

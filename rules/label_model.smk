@@ -47,8 +47,12 @@ rule train_label_model:
         label_backbone=lambda wildcards: label_backbone(
             wildcards.backbone, wildcards.variant
         ),
-        backbones=config["backbones"],
-        settings=config["stage2"],
+        backbone=lambda wildcards: config["backbones"][
+            label_backbone(wildcards.backbone, wildcards.variant)
+        ],
+        settings=lambda wildcards: job_params.stage2_training(
+            config["stage2"], wildcards.backbone
+        ),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/train_label_model.py"
@@ -76,8 +80,10 @@ rule predict_labels:
         label_backbone=lambda wildcards: label_backbone(
             wildcards.backbone, METHOD_VARIANT[wildcards.method]
         ),
-        backbones=config["backbones"],
-        settings=config["stage2"],
+        backbone=lambda wildcards: config["backbones"][
+            label_backbone(wildcards.backbone, METHOD_VARIANT[wildcards.method])
+        ],
+        settings=job_params.stage2_prediction(config["stage2"]),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/predict_labels.py"
@@ -109,8 +115,10 @@ rule predict_cec:
     params:
         methods=cec_methods(),
         label_backbone=lambda wildcards: label_backbone(wildcards.backbone, "cec"),
-        backbones=config["backbones"],
-        settings=config["stage2"],
+        backbone=lambda wildcards: config["backbones"][
+            label_backbone(wildcards.backbone, "cec")
+        ],
+        settings=job_params.stage2_prediction(config["stage2"]),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/predict_labels.py"

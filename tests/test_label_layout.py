@@ -171,7 +171,8 @@ def test_the_trained_label_model_follows_the_answers_not_the_positions(tmp_path:
     s = _learning_setup(tmp_path)
     backbone = Backbone.from_config("tiny", {"source": "tiny", "arch": "llama",
                                              "lora_targets": ["k_proj", "v_proj"],
-                                             "note_budget": 16})  # fmt: skip
+                                             "note_budget": 16,
+                                             "cpu_dtype": "float32"})  # fmt: skip
     lora = LoraSettings(r=32, alpha=128, dropout=0.0, targets=("k_proj", "v_proj"),
                         steps=200, grad_accum=8, lr=0.003, seed=13)  # fmt: skip
     template = "label_question_compact_v1.jinja2"

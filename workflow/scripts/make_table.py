@@ -1,6 +1,7 @@
 """Snakemake adapter: rule make_table -> cec.evaluation.tables (Tables 1-4)."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import yaml
 
@@ -10,19 +11,18 @@ from cec.logs import job_log
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with job_log(snakemake.log[0]):
-    p = snakemake.params
-    cfg = p.settings
+    p = SimpleNamespace(**snakemake.params.table)  # only what this table reads
     metrics = {}
     for path in snakemake.input.metrics:
         d, b, m = Path(path).parts[-3], Path(path).parts[-2], Path(path).stem
         metrics[(d, b, m)] = tables.load_metrics(path)
     published = yaml.safe_load(Path(snakemake.input.published).read_text())
-    name, cec = snakemake.wildcards.table, cfg["cec_method"]
-    rule = cfg.get("decision_rule_first", "dev_threshold")
+    name, cec = snakemake.wildcards.table, getattr(p, "cec_method", None)
+    rule = getattr(p, "decision_rule_first", "dev_threshold")
     f1 = tables.f1_keys(rule)
     both = "F1 at a dev-tuned threshold (dev thr.) and at the model's own answer (p > 0.5)"
     auc = [("auc_macro", "AUC Ma"), ("auc_micro", "AUC Mi")]
-    note = cfg["data_note"]
+    note = p.data_note
     if name == "table1_main":
         ours = {(d, b): metrics.get((d, b, cec)) for d in p.datasets for b in p.backbones}
         text = tables.table1(ours, p.datasets, p.backbones, published, note, rule)

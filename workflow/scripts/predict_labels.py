@@ -13,7 +13,7 @@ snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with job_log(snakemake.log[0], threads=snakemake.threads):
     name = snakemake.params.label_backbone
-    backbone = Backbone.from_config(name, snakemake.params.backbones[name])
+    backbone = Backbone.from_config(name, snakemake.params.backbone)
     cfg = snakemake.params.settings
     methods = [method(m) for m in snakemake.params.methods]
     outputs = dict(zip(snakemake.params.methods, snakemake.output, strict=True))
@@ -29,8 +29,8 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         snakemake.input.concepts,
         outputs,
         seed=int(snakemake.wildcards.seed),
-        m=int(cfg["trainset"]["m"]),
-        train_k=int(cfg["trainset"]["k"]),
+        m=int(cfg["m"]),
+        train_k=int(cfg["k"]),
         view=NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections")),
         max_tokens=int(cfg["max_tokens"]),
         row_tokens=int(cfg["row_tokens"]),

@@ -11,9 +11,9 @@ snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
 with job_log(snakemake.log[0], threads=snakemake.threads):
     name = snakemake.params.label_backbone
-    backbone = Backbone.from_config(name, snakemake.params.backbones[name])
+    backbone = Backbone.from_config(name, snakemake.params.backbone)
     cfg = snakemake.params.settings
-    settings = label_lora_settings(cfg, snakemake.wildcards.backbone, int(snakemake.wildcards.seed))
+    settings = label_lora_settings(cfg["lora"], int(cfg["steps"]), int(snakemake.wildcards.seed))
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     provenance = train_label_model(
         backbone,

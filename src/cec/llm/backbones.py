@@ -33,7 +33,8 @@ class Backbone:
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     note_budget: int | None = None  # note tokens kept; None: from the context window
     context_window: int | None = None  # tokens the model reads (Llama-3-8B, Gemma-7B: 8,192)
-    cpu_dtype: str = "float32"  # on CPU: scoring dtype, and training autocast (fp32 weights)
+    # on CPU: scoring dtype and training autocast (fp32 weights); auto: bf16 where native
+    cpu_dtype: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -51,9 +52,10 @@ class Backbone:
             "cpu_dtype",
         }
         extra = {k: v for k, v in cfg.items() if k not in known}
-        for key in ("dtype", "cpu_dtype"):
-            if cfg.get(key, "float32") not in DTYPES:
-                raise ValueError(f"backbones.{name}.{key} must be one of {DTYPES}")
+        if cfg.get("dtype", "float32") not in DTYPES:
+            raise ValueError(f"backbones.{name}.dtype must be one of {DTYPES}")
+        if cfg.get("cpu_dtype", "auto") not in ("auto", *DTYPES):
+            raise ValueError(f"backbones.{name}.cpu_dtype must be one of {('auto', *DTYPES)}")
         return cls(
             name=name,
             source=cfg["source"],
@@ -67,7 +69,7 @@ class Backbone:
             context_window=(
                 None if cfg.get("context_window") is None else int(cfg["context_window"])
             ),
-            cpu_dtype=cfg.get("cpu_dtype", "float32"),
+            cpu_dtype=cfg.get("cpu_dtype", cls.cpu_dtype),
             extra=extra,
         )
 

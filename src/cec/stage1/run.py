@@ -17,6 +17,7 @@ from cec.concepts.dedup import read_concept_texts
 from cec.errors import InputError
 from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone, load_model, torch_dtype
+from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.lora import (
     Group,
     LoraSettings,
@@ -104,7 +105,7 @@ def train_concept_model(
     """Fine-tune the backbone on the pseudo-labelled concept questions; save the adapter."""
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
     if lora.cpu_autocast is None:
-        lora = replace(lora, cpu_autocast=backbone.cpu_dtype)
+        lora = replace(lora, cpu_autocast=cpu_dtype_here(backbone.cpu_dtype))
     encoder = PromptEncoder(tokenizer, QuestionTemplate.load(template), 0)
     concepts = read_concept_texts(concepts_tsv)
     questions = {c: encoder.question(text) for c, text in concepts.items()}
@@ -183,7 +184,7 @@ def load_scoring_model(
     runs 1.7x faster than float32 on avx512_bf16 CPUs). Without an adapter: the base model.
     """
     device = _device(device)
-    dtype = backbone.dtype if device == "cuda" else backbone.cpu_dtype
+    dtype = backbone.dtype if device == "cuda" else cpu_dtype_here(backbone.cpu_dtype)
     provenance = None
     if adapter_dir is None:
         model, tokenizer = load_model(model_dir, dtype, device, backbone.revision)

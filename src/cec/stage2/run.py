@@ -20,6 +20,7 @@ from cec.concepts.dedup import read_concept_texts
 from cec.errors import InputError
 from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone
+from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.lora import (
     Group,
     LoraSettings,
@@ -56,16 +57,15 @@ def template_for(variant: str) -> str:
     return DIRECT_TEMPLATE if variant == "direct" else LABEL_TEMPLATE
 
 
-def label_lora_settings(cfg: Mapping[str, Any], row_backbone: str, seed: int) -> LoraSettings:
-    """LoRA settings of the label model from the `stage2` config block."""
-    lora = cfg["lora"]
-    steps = cfg["steps"]
+def label_lora_settings(lora: Mapping[str, Any], steps: int, seed: int) -> LoraSettings:
+    """LoRA settings of the label model from the `stage2.lora` block and the row's steps
+    (`cec.job_params.stage2_training` resolves them)."""
     return LoraSettings(
         r=int(lora["r"]),
         alpha=int(lora["alpha"]),
         dropout=float(lora["dropout"]),
         targets=tuple(lora["targets"]),
-        steps=int(steps.get(row_backbone, steps["default"])),
+        steps=int(steps),
         grad_accum=int(lora["grad_accum"]),
         lr=float(lora["lr"]),
         seed=seed,
@@ -134,7 +134,7 @@ def train_label_model(
     """Fine-tune the label model on the Section 3.4 questions; save the adapter."""
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
     if lora.cpu_autocast is None:
-        lora = replace(lora, cpu_autocast=backbone.cpu_dtype)
+        lora = replace(lora, cpu_autocast=cpu_dtype_here(backbone.cpu_dtype))
     template = template or template_for(variant)
     encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
     titles = code_titles(code_table)

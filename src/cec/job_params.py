@@ -1,0 +1,107 @@
+"""What each workflow job reads from the config, and nothing more.
+
+Snakemake re-runs a job whose `params` changed since it last ran. A rule that passes a
+whole config block (all of `stage2`, all of `backbones`) therefore re-trains every adapter
+when a user adds a seed, a backbone or a method: hundreds of GPU-hours on the paper's
+configuration. Each function here returns exactly the values one job's outputs depend on,
+already resolved for its wildcards (its backbone's entry, its step count), so that an edit
+re-runs only the jobs whose inputs it changes. tests/test_rerun_scope.py holds the rules to
+that with real dry runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+Config = Mapping[str, Any]
+
+
+def steps_for(block: Config, row_backbone: str) -> int:
+    """A stage's step count for one backbone row (`steps.<row>` or `steps.default`)."""
+    steps = block["steps"]
+    return int(steps.get(row_backbone, steps["default"]))
+
+
+def concept_generation(concepts: Config) -> dict[str, Any]:
+    """Concept generation reads its mode, batching, retries and API settings; `gamma`
+    belongs to de-duplication, and the recordings path is passed resolved per dataset."""
+    keep = ("mode", "batch", "max_parse_retries", "api")
+    return {key: concepts[key] for key in keep}
+
+
+def stage1_training(stage1: Config, row_backbone: str) -> dict[str, Any]:
+    """One concept adapter: its LoRA block, its step count, its seed and its device."""
+    return {
+        "lora": dict(stage1["lora"]),
+        "steps": steps_for(stage1, row_backbone),
+        "seed": int(stage1["trainset"]["seed"]),
+        "device": stage1["device"],
+    }
+
+
+def stage1_scoring(stage1: Config) -> dict[str, Any]:
+    return {"score_batch": int(stage1["score_batch"]), "device": stage1["device"]}
+
+
+def stage2_training(stage2: Config, row_backbone: str) -> dict[str, Any]:
+    """One label adapter: the LoRA block and the step count of its row (the seed and the
+    variant are wildcards)."""
+    return {
+        "lora": dict(stage2["lora"]),
+        "steps": steps_for(stage2, row_backbone),
+        "device": stage2["device"],
+    }
+
+
+def stage2_prediction(stage2: Config) -> dict[str, Any]:
+    """Predictions read k and m (the layout), the token limits and the device; not the
+    LoRA block, the seeds or the method list (the method is a wildcard)."""
+    return {
+        "k": int(stage2["trainset"]["k"]),
+        "m": int(stage2["trainset"]["m"]),
+        "max_tokens": int(stage2["max_tokens"]),
+        "row_tokens": int(stage2["row_tokens"]),
+        "device": stage2["device"],
+    }
+
+
+def evaluation_run(evaluation: Config) -> dict[str, Any]:
+    """Metrics of one method read the bootstrap settings only."""
+    return {
+        "bootstrap": int(evaluation["bootstrap"]),
+        "bootstrap_seed": int(evaluation["bootstrap_seed"]),
+    }
+
+
+# What each table reads beyond its metric files (the method lists are resolved by the
+# rules from the method registry).
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "table1_main": ("datasets", "backbones", "cec_method", "decision_rule_first", "data_note"),
+    "table2_ablation": (
+        "datasets",
+        "backbones",
+        "ablation",
+        "cec_method",
+        "decision_rule_first",
+        "data_note",
+        "m",
+    ),  # fmt: skip
+    "table3_concepts": (
+        "datasets",
+        "backbones",
+        "k_methods",
+        "decision_rule_first",
+        "data_note",
+        "m",
+    ),  # fmt: skip
+    "table4_auc": ("datasets", "table4_backbone", "ablation", "cec_method", "data_note"),
+}
+
+
+def table(name: str, candidates: Config) -> dict[str, Any]:
+    """The values one table reads, picked from every value a table may read: Table 4
+    (AUC) does not change with the decision rule, Table 3 not with Table 2's method list."""
+    if name not in TABLE_KEYS:
+        raise ValueError(f"unknown table {name!r} ({', '.join(TABLE_KEYS)})")
+    return {key: candidates[key] for key in TABLE_KEYS[name]}

@@ -1,0 +1,52 @@
+"""Each job's params: exactly what its outputs read (see cec.job_params)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cec import job_params
+
+STAGE2 = {
+    "device": "auto",
+    "lora": {"r": 32, "lr": 0.001},
+    "steps": {"default": 8, "gemma_7b": 500},
+    "trainset": {"k": 5, "m": 2, "false_per_true": 1.0},
+    "methods": ["direct_zeroshot", "cec_k6"],
+    "seeds": [13, 14],
+    "max_tokens": 4096,
+    "row_tokens": 320,
+}
+
+
+def test_steps_are_resolved_per_row() -> None:
+    assert job_params.stage2_training(STAGE2, "gemma_7b")["steps"] == 500
+    assert job_params.stage2_training(STAGE2, "llama3_8b")["steps"] == 8
+
+
+def test_training_and_prediction_params_leave_out_seeds_and_methods() -> None:
+    train = job_params.stage2_training(STAGE2, "llama3_8b")
+    predict = job_params.stage2_prediction(STAGE2)
+    assert train == {"lora": {"r": 32, "lr": 0.001}, "steps": 8, "device": "auto"}
+    assert predict == {"k": 5, "m": 2, "max_tokens": 4096, "row_tokens": 320, "device": "auto"}
+
+
+def test_concept_generation_does_not_read_gamma() -> None:
+    concepts = {
+        "mode": "replay",
+        "batch": {"min": 5, "max": 7},
+        "max_parse_retries": 2,
+        "api": {"model": "gpt-4-0613"},
+        "gamma": 0.83,
+        "recordings": "x/{dataset}",
+    }
+    assert "gamma" not in job_params.concept_generation(concepts)
+    assert job_params.concept_generation(concepts)["api"] == {"model": "gpt-4-0613"}
+
+
+def test_each_table_reads_its_own_values() -> None:
+    every = {key: key for keys in job_params.TABLE_KEYS.values() for key in keys}
+    assert "decision_rule_first" not in job_params.table("table4_auc", every)
+    assert "ablation" not in job_params.table("table3_concepts", every)
+    assert "ablation" not in job_params.table("table1_main", every)
+    with pytest.raises(ValueError, match="unknown table"):
+        job_params.table("table9", every)
