@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning gpu-check clean
+.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning bench-dtype gpu-check clean
 
 # One install step. torch is pinned (pyproject.toml) to 2.13.0 so that a CPU machine
 # takes the local CPU wheel and never pulls a multi-GB CUDA build. The demo model ships in
@@ -49,6 +49,12 @@ bench-stage2: $(STAMP)
 	$(BIN)/snakemake --cores 2 results/models/smollm2 results/data/mimic3_50/dev.jsonl \
 		results/concepts/mimic3_50/concepts.tsv results/concepts/mimic3_50/code_concepts.json
 	$(BIN)/python benchmarks/bench_label_scoring.py
+
+# fp32 against bf16 on this CPU (matmul, forward, LoRA step) and what cpu_dtype auto picks:
+# about a minute.
+bench-dtype: $(STAMP)
+	$(BIN)/snakemake --cores 2 results/models/smollm2
+	$(BIN)/python benchmarks/bench_cpu_dtype.py
 
 # Learning curves of stage 1 and the CEC label model on a larger synthetic set (about 40
 # minutes on 2 cores): benchmarks/figures/learning_curves.{png,json}.
