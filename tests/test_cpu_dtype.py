@@ -31,8 +31,10 @@ def test_auto_takes_bf16_only_where_it_is_native(flags: set[str], expected: str,
     assert f"cpu_dtype auto -> {expected}" in caplog.text  # the job log says which, and why
 
 
-def test_a_onednn_cap_below_bf16_makes_it_emulated() -> None:
-    assert choose("auto", ZEN4, onednn_max_isa="AVX2") == "float32"
+def test_a_onednn_cap_below_bf16_makes_it_emulated(caplog) -> None:  # noqa: ANN001
+    with caplog.at_level(logging.INFO):
+        assert choose("auto", ZEN4, onednn_max_isa="AVX2") == "float32"
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in caplog.text
     assert choose("auto", ZEN4, onednn_max_isa="AVX512_CORE_BF16") == "bfloat16"
     assert choose("auto", ZEN4, onednn_max_isa="ALL") == "bfloat16"
 

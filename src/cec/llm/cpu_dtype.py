@@ -49,7 +49,12 @@ def choose(requested: str, flags: Iterable[str], onednn_max_isa: str | None = No
     native = native_bf16(flags, onednn_max_isa)
     if requested == "auto":
         dtype = "bfloat16" if native else "float32"
-        why = f"the CPU has {native}" if native else "no native bf16 (avx512_bf16 or amx_bf16)"
+        if native:
+            why = f"the CPU has {native}"
+        elif native_bf16(flags):
+            why = f"ONEDNN_MAX_CPU_ISA={onednn_max_isa} keeps oneDNN below its bf16 instructions"
+        else:
+            why = "the CPU has neither avx512_bf16 nor amx_bf16: bf16 would be emulated"
         logging.info("cpu_dtype auto -> %s (%s)", dtype, why)
         return dtype
     if requested == "bfloat16" and not native:
