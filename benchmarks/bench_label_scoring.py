@@ -5,6 +5,9 @@ code) it scores the dev notes of a built dataset with the base model and seeded 
 stage-1 answers (the timing does not depend on the answers), and prints seconds per note,
 prompt tokens per note, and the share of the time spent outside the model's forward
 passes (tree and mask building, packing, Python loops): the overhead this code owns.
+It also prints two ratios per family: the token positions the model computed (padding
+included) over the minimum (each note prefix once plus each prompt segment once), and the
+wall time over plain causal forwards of that minimum in 512-token chunks.
 
 Run on demand, not a test; the figures depend on the CPU, which it names. Inputs come
 from a workflow run (`make bench-stage2` builds them):
@@ -28,6 +31,7 @@ import yaml
 from cec.concepts.dedup import read_concept_texts
 from cec.io import read_jsonl
 from cec.llm.backbones import Backbone, load_model, torch_dtype
+from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.run import code_titles
 from cec.stage2.sampling import ConceptView
@@ -53,20 +57,41 @@ def cpu_description() -> str:
 
 
 class ForwardClock:
-    """Wall time inside the decoder's forward calls (hooks on the decoder module)."""
+    """Wall time inside the decoder's forward calls, and the token positions they computed
+    (padding included: what the model paid for), from hooks on the decoder module."""
 
     def __init__(self, model: Any) -> None:
         self.seconds = 0.0
+        self.positions = 0
         self._start = 0.0
         decoder = model.get_decoder()
-        decoder.register_forward_pre_hook(self._pre)
+        decoder.register_forward_pre_hook(self._pre, with_kwargs=True)
         decoder.register_forward_hook(self._post)
 
-    def _pre(self, *_: Any) -> None:
+    def _pre(self, _module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        if ids is None:
+            ids = kwargs.get("inputs_embeds")
+        if ids is not None:
+            self.positions += int(ids.shape[0]) * int(ids.shape[1])
         self._start = time.perf_counter()
 
     def _post(self, *_: Any) -> None:
         self.seconds += time.perf_counter() - self._start
+
+
+def plain_forward_seconds(model: Any, tokens: int, chunk: int = 512) -> float:
+    """Wall time of plain causal forwards over `tokens` positions, in unpadded chunks of
+    `chunk` (about a note prefix): the cost the minimum token count would have with no
+    tree, mask or packing overhead."""
+    vocab = int(model.config.vocab_size)
+    generator = torch.Generator().manual_seed(0)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for first in range(0, tokens, chunk):
+            length = min(chunk, tokens - first)
+            model(input_ids=torch.randint(0, vocab, (1, length), generator=generator))
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -84,7 +109,8 @@ def main() -> None:
     backbone = Backbone.from_config(name, cfg["backbones"][name])
     s2 = cfg["stage2"]
     model, tokenizer = load_model(args.results / "models" / name)
-    model = model.to(torch_dtype(backbone.cpu_dtype)).eval()
+    dtype = cpu_dtype_here(backbone.cpu_dtype)
+    model = model.to(torch_dtype(dtype)).eval()
     clock = ForwardClock(model)
     data = args.results / "data" / args.dataset
     titles = code_titles(data / "codes.tsv")
@@ -94,7 +120,7 @@ def main() -> None:
     records = list(read_jsonl(data / "dev.jsonl"))[: args.notes]
     print(f"CPU: {cpu_description()}; {args.threads} thread(s)")
     print(
-        f"{name} ({backbone.cpu_dtype}), {args.dataset}: {len(records)} dev notes, "
+        f"{name} ({dtype}), {args.dataset}: {len(records)} dev notes, "
         f"{len(titles)} codes, note budget {backbone.note_budget} tokens, "
         f"row_tokens {s2['row_tokens']}, max_tokens {s2['max_tokens']}"
     )
@@ -120,17 +146,21 @@ def main() -> None:
             segments, _, _ = scorer.build(str(rec["hadm_id"]), wanted, p_yes)
             tokens += len(prefix) + sum(len(s.ids) for s in segments)
             inputs.append((prefix, str(rec["hadm_id"]), p_yes))
-        clock.seconds = 0.0
+        clock.seconds, clock.positions = 0.0, 0
         start = time.perf_counter()
-        for prefix, hadm_id, p_yes in inputs:
-            scorer.score(prefix, hadm_id, wanted, p_yes)
+        with torch.no_grad():
+            for prefix, hadm_id, p_yes in inputs:
+                scorer.score(prefix, hadm_id, wanted, p_yes)
         total = time.perf_counter() - start
         per_note = total / max(1, len(records))
         outside = 100 * (total - clock.seconds) / total if total else 0.0
+        computed = clock.positions
+        plain = plain_forward_seconds(model, tokens)
         print(
             f"{variant:>6}{'' if ks is None else ' k=3..6':8}: {per_note:7.2f} s/note, "
             f"{tokens / max(1, len(records)):8.0f} prompt tokens/note, "
-            f"{outside:5.1f}% outside the model"
+            f"{outside:5.1f}% outside the model; positions computed / minimum "
+            f"{computed / tokens:5.2f}, wall / plain forward of the minimum {total / plain:5.2f}"
         )
 
 
