@@ -3,12 +3,16 @@
 Same notes, same concepts, same model: prints the tokens each method processes and the
 wall-time ratio, then projects the token ratio to an 8B setting (2,500-token notes, a
 typical MIMIC-III discharge summary: the paper gives no note length; 325 concepts). Run on
-demand (`make bench-stage1`); not a test.
+demand (`make bench-stage1`); not a test. It also prints, for shared-prefix scoring, the
+token positions the model computed (padding included) over the minimum (each note once plus
+each question once), and the wall time over plain causal forwards of that minimum
+(`--skip-naive`: only these).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +24,8 @@ from cec.llm.prompting import PromptEncoder, QuestionTemplate
 from cec.llm.yesno import score_naive, score_shared_prefix
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_label_scoring import ForwardClock, plain_forward_seconds  # noqa: E402
 
 
 def main() -> None:
@@ -34,10 +40,12 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-naive", action="store_true", help="only the efficiency ratios")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model(args.model)
     model.eval()
+    clock = ForwardClock(model)
     enc = PromptEncoder(
         tokenizer, QuestionTemplate.load("concept_question_v1.jinja2"), args.note_tokens
     )
@@ -54,19 +62,28 @@ def main() -> None:
             break
     q_tokens = sum(map(len, questions))
     shared_s = naive_s = 0.0
-    shared_tok = naive_tok = 0
+    shared_tok = naive_tok = computed = 0
     for ids in notes:
         score_shared_prefix(model, ids, questions[:4], enc.answer_ids)  # warm-up
+        clock.positions = 0
         t0 = time.perf_counter()
         a = score_shared_prefix(model, ids, questions, enc.answer_ids, args.batch_size)
         t1 = time.perf_counter()
-        b = score_naive(model, ids, questions, enc.answer_ids)
-        t2 = time.perf_counter()
-        assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-4
+        computed += clock.positions
         shared_s += t1 - t0
-        naive_s += t2 - t1
         shared_tok += len(ids) + q_tokens
         naive_tok += len(ids) * len(questions) + q_tokens
+        if not args.skip_naive:
+            b = score_naive(model, ids, questions, enc.answer_ids)
+            naive_s += time.perf_counter() - t1
+            assert max(abs(x - y) for x, y in zip(a, b, strict=True)) < 1e-4
+    plain = plain_forward_seconds(model, shared_tok)
+    print(
+        f"shared prefix against its minimum ({shared_tok} tokens): positions computed / "
+        f"minimum {computed / shared_tok:.2f}, wall / plain forward {shared_s / plain:.2f}"
+    )
+    if args.skip_naive:
+        return
     prefix = len(notes[0])
     print(
         f"model {args.model.name}, {len(notes)} notes of {args.note_tokens} note tokens "
