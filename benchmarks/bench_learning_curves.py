@@ -37,6 +37,7 @@ from bench_label_scoring import cpu_description  # noqa: E402
 from cec.concepts.dedup import read_concept_texts  # noqa: E402
 from cec.io import read_jsonl  # noqa: E402
 from cec.llm.backbones import Backbone  # noqa: E402
+from cec.llm.cpu_dtype import cpu_dtype_here  # noqa: E402
 from cec.llm.lora import LoraSettings  # noqa: E402
 from cec.llm.prompting import PromptEncoder, QuestionTemplate  # noqa: E402
 from cec.llm.yesno import score_shared_prefix  # noqa: E402
@@ -46,6 +47,7 @@ from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate  # noqa: E402
 from cec.stage2.run import (  # noqa: E402
     build_label_trainset,
     code_titles,
+    label_lora_settings,
     train_label_model,
     write_label_trainset,
 )
@@ -58,12 +60,16 @@ DATASET = "mimic3_50"
 
 
 def build_data(work: Path, admissions: int, split: list[int]) -> dict[str, Any]:
-    """A copy of the workflow and a larger synthetic MIMIC-III-50, up to the demo model."""
-    if not (work / "Snakefile").exists():
-        for part in WORKFLOW_PARTS:
-            (work / part).parent.mkdir(parents=True, exist_ok=True)
-            src = REPO / part
-            (shutil.copytree if src.is_dir() else shutil.copy2)(src, work / part)
+    """A copy of the workflow and a larger synthetic MIMIC-III-50, up to the demo model.
+    The copy is refreshed on every run, so that a work folder kept from an earlier version
+    never runs old rules against the current package."""
+    for part in WORKFLOW_PARTS:
+        (work / part).parent.mkdir(parents=True, exist_ok=True)
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, work / part, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, work / part)
     base = yaml.safe_load((REPO / "config/config.yaml").read_text())
     base["mimic"]["synthetic"].update(admissions=admissions, top50_split=split)
     base["datasets"] = {DATASET: base["datasets"][DATASET]}
@@ -150,7 +156,8 @@ def main() -> None:
     train = list(read_jsonl(data / "train.jsonl"))
     dev = rng.sample(list(read_jsonl(data / "dev.jsonl")), args.eval_notes)
     texts = read_concept_texts(concepts_tsv)
-    print(f"CPU: {cpu_description()}; {args.threads} thread(s); {name} ({backbone.cpu_dtype})")
+    dtype = cpu_dtype_here(backbone.cpu_dtype)
+    print(f"CPU: {cpu_description()}; {args.threads} thread(s); {name} ({dtype})")
     print(f"train {len(train)} admissions; held-out: {len(dev)} dev admissions")
     curves: dict[str, list[dict[str, float]]] = {"stage1": [], "stage2": []}
     started = time.perf_counter()
@@ -232,11 +239,7 @@ def main() -> None:
     cview = ConceptView.build(code_concepts, codes, "cec")
     template2 = LabelTemplate.load(s2["templates"]["label"])
     lora2 = s2["lora"]
-    settings2 = LoraSettings(
-        r=lora2["r"], alpha=lora2["alpha"], dropout=lora2["dropout"],
-        targets=tuple(lora2["targets"]), steps=args.steps2, grad_accum=lora2["grad_accum"],
-        lr=lora2["lr"], seed=s2["seeds"][0], loss=lora2.get("loss", "full_vocab"),
-    )  # fmt: skip
+    settings2 = label_lora_settings(lora2, args.steps2, s2["seeds"][0])  # as the workflow
 
     def eval_stage2(step: int, model: Any) -> None:
         if step not in at_steps and step != args.steps2:
