@@ -244,6 +244,14 @@ def prediction_files(dataset):
 # load: ~5 s) overlaps the other's work.
 LLM_THREADS = config.get("llm_threads", 2)
 
+# Scheduling priorities. The longest chain (concepts -> stage-1 training -> scoring -> CEC
+# prediction) decides the wall time: its jobs go first whenever they are ready, the label
+# adapters next (CEC prediction waits for its own), and the short direct/leaf predictions
+# fill the cores around them. Without them, Snakemake finished one dataset before starting
+# the other's stage 1, and one core sat idle for ~4 minutes of the demo.
+CRITICAL_PATH = 10
+LABEL_TRAINING = 5
+
 
 # Evaluation (metrics, tables, figures, summary).
 def evaluation_enabled():

@@ -28,6 +28,7 @@ rule concept_trainset:
         summary="results/trainsets/{dataset}/concept_train_summary.json",
     log:
         "results/logs/concept_trainset/{dataset}.log",
+    priority: CRITICAL_PATH
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -48,6 +49,7 @@ rule train_concept_model:
         "results/logs/train_concept_model/{dataset}/{backbone}.log",
     benchmark:
         "results/benchmarks/train_concept_model/{dataset}/{backbone}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/llm.yaml"
     threads: LLM_THREADS
@@ -73,6 +75,7 @@ rule score_concepts:
         "results/logs/score_concepts/{dataset}/{backbone}/{split}.log",
     benchmark:
         "results/benchmarks/score_concepts/{dataset}/{backbone}/{split}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/llm.yaml"
     threads: LLM_THREADS

@@ -51,6 +51,7 @@ rule generate_concepts:
         "results/logs/generate_concepts/{dataset}.log",
     benchmark:
         "results/benchmarks/generate_concepts/{dataset}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/api.yaml"
     threads: 1
@@ -75,9 +76,10 @@ rule dedup_concepts:
         "results/logs/dedup_concepts/{dataset}.log",
     benchmark:
         "results/benchmarks/dedup_concepts/{dataset}.tsv"
+    priority: CRITICAL_PATH
     conda:
         "../envs/llm.yaml"
-    threads: 2
+    threads: 1  # MiniLM over a few hundred concepts: seconds; runs beside build_backbone
     resources:
         **cpu_resources(mem_mb=2000, runtime=15),
     params:

@@ -38,6 +38,7 @@ rule train_label_model:
     wildcard_constraints:
         variant="direct|leaf|cec",
         seed=r"\d+",
+    priority: LABEL_TRAINING
     conda:
         "../envs/llm.yaml"
     threads: LLM_THREADS
@@ -105,8 +106,7 @@ rule predict_cec:
         "results/benchmarks/predict_labels/{dataset}/{backbone}/cec/seed{seed}/{split}.tsv"
     wildcard_constraints:
         seed=r"\d+",
-    # the longest jobs of the demo: started first, they do not end it alone on one core
-    priority: 10
+    priority: CRITICAL_PATH
     conda:
         "../envs/llm.yaml"
     threads: LLM_THREADS

@@ -8,7 +8,7 @@ from cec.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0], threads=snakemake.threads):
     summary = write_concept_set(
         snakemake.input[0],
         Path(snakemake.output.concepts).parent,

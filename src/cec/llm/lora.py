@@ -63,6 +63,11 @@ class TrainReport:
     tokens: int = 0
 
 
+def compute_dtype(device: str, dtype: str, s: LoraSettings) -> str:
+    """The dtype training matmuls run in: the weights' on CUDA, the autocast one on CPU."""
+    return dtype if device == "cuda" else (s.cpu_autocast or dtype)
+
+
 def make_groups(
     items: Sequence[tuple[list[int], list[list[int]], list[int]]], size: int, steps: int, seed: int
 ) -> list[Group]:

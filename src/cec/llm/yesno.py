@@ -249,7 +249,7 @@ def row_logits(
             input_ids=torch.stack(ids),
             position_ids=torch.stack(pos),
             attention_mask=_masks(model, prefix_len, mask_rows, False),
-            past_key_values=cache,
+            cache=cache,
             use_cache=True,
         ).last_hidden_state
     finally:
@@ -274,7 +274,7 @@ def answer_logits(
 def prefix_cache(model: Any, prefix: Sequence[int]) -> Any:
     """Run the note once; return its key/value cache."""
     ids = torch.tensor([list(prefix)], dtype=torch.long, device=model.device)
-    return model.get_decoder()(input_ids=ids, use_cache=True).past_key_values
+    return model.get_decoder()(input_ids=ids, use_cache=True).cache
 
 
 @torch.no_grad()
@@ -299,17 +299,22 @@ def score_shared_prefix(
             out += torch.softmax(logits, dim=-1)[:, 0].tolist()
         return out
     cache = prefix_cache(model, prefix)
-    out = []
-    for start in range(0, len(segments), batch_size):
-        rows = tree_chunks(segments[start : start + batch_size], row_tokens)
-        logits = row_logits(model, len(prefix), rows, answer_ids, cache)
-        out += torch.softmax(logits, dim=-1)[:, 0].tolist()
+    rows, order = pack_rows(segments, row_tokens)
+    out = [0.0] * len(segments)
+    for start, stop in _passes(rows, batch_size):
+        logits = row_logits(model, len(prefix), rows[start:stop], answer_ids, cache)
+        ranks = [i for row_order in order[start:stop] for i in row_order]
+        for index, p in zip(ranks, _p_yes(logits), strict=True):
+            out[index] = p
     return out
 
 
-def tree_chunks(segments: Sequence[Segment], max_tokens: int) -> list[list[Segment]]:
-    """Cut a segment list into runs of whole trees of at most `max_tokens` tokens (one
-    tree may exceed it alone); parents are re-indexed within each run."""
+def _p_yes(logits: torch.Tensor) -> list[float]:
+    return torch.softmax(logits, dim=-1)[:, 0].tolist()
+
+
+def _trees(segments: Sequence[Segment]) -> list[list[int]]:
+    """Segment indices grouped by tree (a root and its descendants), in order."""
     trees: list[list[int]] = []
     root_of: dict[int, int] = {}
     for i, seg in enumerate(segments):
@@ -321,29 +326,88 @@ def tree_chunks(segments: Sequence[Segment], max_tokens: int) -> list[list[Segme
         else:
             root_of[i] = root_of[seg.parent]
             trees[root_of[i]].append(i)
+    return trees
+
+
+def _reindexed(segments: Sequence[Segment], run: Sequence[int]) -> list[Segment]:
+    index = {old: new for new, old in enumerate(run)}
+    return [
+        Segment(
+            segments[i].ids,
+            -1 if segments[i].parent < 0 else index[segments[i].parent],
+            segments[i].scored,
+        )
+        for i in run
+    ]
+
+
+def pack_rows(
+    segments: Sequence[Segment], row_tokens: int
+) -> tuple[list[list[Segment]], list[list[int]]]:
+    """Whole trees packed into rows by first-fit decreasing, rows returned widest first;
+    and for each row, the rank (among the scored segments of `segments`) of each of its
+    scored segments, in row order.
+
+    Rows of a pass are padded to the widest, so greedy packing in input order (a tree
+    that does not fit opens a new row) left a third of the positions as padding on the
+    label trees; first-fit decreasing with a capacity of at least the largest tree fills
+    the rows almost evenly, and sorting them by width puts rows of equal width together.
+    Rows without a scored segment are dropped (nothing is read from them)."""
+    trees = _trees(segments)
+    size = [sum(len(segments[i].ids) for i in tree) for tree in trees]
+    capacity = max([row_tokens, *size]) if size else row_tokens
+    rank, scored = {}, 0
+    for i, seg in enumerate(segments):
+        if seg.scored:
+            rank[i] = scored
+            scored += 1
+    bins: list[list[int]] = []
+    fill: list[int] = []
+    for t in sorted(range(len(trees)), key=lambda t: (-size[t], t)):
+        spot = next((b for b in range(len(bins)) if fill[b] + size[t] <= capacity), None)
+        if spot is None:
+            bins.append([])
+            fill.append(0)
+            spot = len(bins) - 1
+        bins[spot].append(t)
+        fill[spot] += size[t]
+    rows, order = [], []
+    for b in sorted(range(len(bins)), key=lambda b: (-fill[b], b)):
+        run = [i for t in sorted(bins[b]) for i in trees[t]]
+        if any(segments[i].scored for i in run):
+            rows.append(_reindexed(segments, run))
+            order.append([rank[i] for i in run if segments[i].scored])
+    return rows, order
+
+
+def _passes(rows: Sequence[Sequence[Segment]], per_pass: int) -> list[tuple[int, int]]:
+    """Consecutive row ranges with at most `per_pass` scored segments each (at least one
+    row per pass)."""
+    out, start, count = [], 0, 0
+    for r, row in enumerate(rows):
+        n = sum(seg.scored for seg in row)
+        if r > start and count + n > per_pass:
+            out.append((start, r))
+            start, count = r, 0
+        count += n
+    if start < len(rows):
+        out.append((start, len(rows)))
+    return out
+
+
+def tree_chunks(segments: Sequence[Segment], max_tokens: int) -> list[list[Segment]]:
+    """Cut a segment list into runs of whole trees of at most `max_tokens` tokens (one
+    tree may exceed it alone), in order; parents are re-indexed within each run."""
     runs: list[list[int]] = []
     size = 0
-    for tree in trees:
+    for tree in _trees(segments):
         n = sum(len(segments[i].ids) for i in tree)
         if not runs or size + n > max_tokens:
             runs.append([])
             size = 0
         runs[-1] += tree
         size += n
-    out = []
-    for run in runs:
-        index = {old: new for new, old in enumerate(run)}
-        out.append(
-            [
-                Segment(
-                    segments[i].ids,
-                    -1 if segments[i].parent < 0 else index[segments[i].parent],
-                    segments[i].scored,
-                )
-                for i in run
-            ]
-        )
-    return out
+    return [_reindexed(segments, run) for run in runs]
 
 
 @torch.no_grad()
@@ -368,11 +432,15 @@ def score_tree(
                 out += torch.softmax(logits, dim=-1)[:, 0].tolist()
         return out
     cache = prefix_cache(model, prefix)
-    rows = [r for r in tree_chunks(segments, row_tokens) if any(seg.scored for seg in r)]
-    per_pass = max(1, max_tokens // max(1, row_tokens))
+    rows, order = pack_rows(segments, row_tokens)
+    width = max(sum(len(seg.ids) for seg in row) for row in rows) if rows else 1
+    per_pass = max(1, max_tokens // width)
+    out = [0.0] * sum(seg.scored for seg in segments)
     for start in range(0, len(rows), per_pass):
         logits = row_logits(model, len(prefix), rows[start : start + per_pass], answer_ids, cache)
-        out += torch.softmax(logits, dim=-1)[:, 0].tolist()
+        ranks = [i for row_order in order[start : start + per_pass] for i in row_order]
+        for index, p in zip(ranks, _p_yes(logits), strict=True):
+            out[index] = p
     return out
 
 

@@ -23,11 +23,13 @@ from cec.llm.lora import (
     LoraSettings,
     adapter_provenance,
     attach_lora,
+    compute_dtype,
     make_groups,
     save_adapter,
 )
 from cec.llm.lora import train as train_lora
 from cec.llm.prompting import CutStats, PromptEncoder, QuestionTemplate
+from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.llm.yesno import score_shared_prefix
 from cec.stage1.trainset import gold_concepts
 
@@ -137,7 +139,10 @@ def train_concept_model(
         100 * truncated / max(1, len(items)),
         backbone.note_budget,
     )
+    meter = TokenMeter(model)
     report = train_lora(model, groups, encoder.answer_ids, lora, progress, after_step)
+    meter.minimum = report.tokens
+    log_compute(log, meter.summary("train", compute_dtype(device, dtype, lora), report.seconds))
     provenance = adapter_provenance(
         "concept relevance (stage 1)",
         backbone,
@@ -227,6 +232,7 @@ def score_notes(
     records = list(read_jsonl(split_jsonl))
     correct = positives = true_pos = pred_pos = 0
     pairs: list[tuple[float, bool]] = []
+    meter = TokenMeter(model)
     start = time.perf_counter()
     with atomic_write(out_tsv) as fh:
         fh.write("hadm_id\tconcept_id\tp_yes\n")
@@ -241,6 +247,7 @@ def score_notes(
             enc = encoder.note(view(rec["text"]))
             cut.add(enc)
             probs = score_shared_prefix(model, enc.ids, questions, encoder.answer_ids, batch_size)
+            meter.minimum += len(enc.ids) + sum(len(q) for q in questions)
             gold = set(gold_concepts(rec["labels"], code_concepts))
             for cid, p in zip(ids, probs, strict=True):
                 fh.write(f"{rec['hadm_id']}\t{cid}\t{p:.6f}\n")
@@ -272,4 +279,5 @@ def score_notes(
         "predicted_yes_share": round(pred_pos / n, 4) if n else None,
     }
     write_json(summary_json, summary)
+    log_compute(log, meter.summary("score", model_dtype(model), time.perf_counter() - start))
     return summary

@@ -26,11 +26,13 @@ from cec.llm.lora import (
     LoraSettings,
     adapter_provenance,
     attach_lora,
+    compute_dtype,
     make_groups,
     save_adapter,
 )
 from cec.llm.lora import train as train_lora
 from cec.llm.prompting import CutStats
+from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.prepare import read_code_table
 from cec.stage1.run import NoteView, load_base_model, load_scoring_model
 from cec.stage2.methods import Method
@@ -177,7 +179,10 @@ def train_label_model(
         len(items),
         100 * truncated / max(1, len(items)),
     )
+    meter = TokenMeter(model)
     report = train_lora(model, groups, encoder.answer_ids, lora, progress, after_step)
+    meter.minimum = report.tokens
+    log_compute(log, meter.summary("train", compute_dtype(device, dtype, lora), report.seconds))
     provenance = adapter_provenance(
         f"label model (stage 2), variant {variant}",
         backbone,
@@ -276,6 +281,7 @@ def predict_split(
         row_tokens,
     )
     records = list(read_jsonl(split_jsonl))
+    meter = TokenMeter(model)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         handles = {
@@ -305,6 +311,7 @@ def predict_split(
             enc = encoder.note(view(rec["text"]))
             cut.add(enc)
             result = scorer.score(enc.ids, hadm, ks, p_yes)
+            meter.minimum += result.tokens
             for mth in methods:
                 probs = result.probs[None if ks is None else (mth.k or train_k)]
                 handles[mth.name].writelines(f"{hadm}\t{c}\t{probs[c]:.6f}\n" for c in codes)
@@ -320,4 +327,5 @@ def predict_split(
         "seconds": round(time.perf_counter() - start, 1),
     }
     log.info("stage-2 predictions: %s", summary)
+    log_compute(log, meter.summary("score", model_dtype(model), time.perf_counter() - start))
     return summary

@@ -29,6 +29,7 @@ class NoteScores:
 
     probs: dict[int | None, dict[str, float]]
     lines: dict[str, Lines]
+    tokens: int = 0  # the minimum: the note prefix once plus every segment once
 
 
 @dataclass
@@ -104,4 +105,5 @@ class LabelScorer:
                 else:
                     n_own = len(self.view.own[code]) if self.view else 0
                     out[k][code] = got[(code, min(k, n_own))]
-        return NoteScores(out, shown)
+        tokens = len(prefix) + sum(len(seg.ids) for seg in segments)
+        return NoteScores(out, shown, tokens)
