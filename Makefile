@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning bench-dtype gpu-check clean
+.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning bench-dtype bench-demo gpu-check clean
 
 # One install step. torch is pinned (pyproject.toml) to 2.13.0 so that a CPU machine
 # takes the local CPU wheel and never pulls a multi-GB CUDA build. The demo model ships in
@@ -55,6 +55,12 @@ bench-stage2: $(STAMP)
 bench-dtype: $(STAMP)
 	$(BIN)/snakemake --cores 2 results/models/smollm2
 	$(BIN)/python benchmarks/bench_cpu_dtype.py
+
+# Every LLM job of the demo against its minimum token count and a plain forward of it
+# (runs the demo first if results/ is not complete; reads the jobs' compute log lines).
+bench-demo: $(STAMP)
+	$(BIN)/snakemake --cores 2 all
+	$(BIN)/python benchmarks/bench_demo_rules.py
 
 # Learning curves of stage 1 and the CEC label model on a larger synthetic set (about 40
 # minutes on 2 cores): benchmarks/figures/learning_curves.{png,json}.

@@ -10,7 +10,14 @@ import pytest
 from cec.llm.backbones import load_model
 from cec.llm.tiny import build_tiny_model
 from cec.llm.token_meter import TokenMeter, log_compute, parse_compute
-from cec.llm.yesno import Segment, pack_rows, score_naive, score_shared_prefix, tree_chunks
+from cec.llm.yesno import (
+    Segment,
+    _passes,
+    pack_rows,
+    score_naive,
+    score_shared_prefix,
+    tree_chunks,
+)
 
 
 def _forest(rng: random.Random, trees: int) -> list[Segment]:
@@ -70,6 +77,39 @@ def test_first_fit_decreasing_wastes_less_than_packing_in_order() -> None:
     assert in_order_share > 1.2  # the old packing: what the test guards against
 
 
+def _cost(widths: list[int], cuts: list[tuple[int, int]], overhead: int) -> int:
+    return sum(widths[a] * (b - a) + overhead for a, b in cuts)
+
+
+def test_passes_are_the_cheapest_cut_of_the_rows() -> None:
+    """Against every way of cutting the rows (brute force over cut points)."""
+    rng = random.Random(11)
+    for _ in range(40):
+        widths = sorted((rng.randint(10, 320) for _ in range(rng.randint(1, 9))), reverse=True)
+        rows = [[Segment(tuple(range(w)))] for w in widths]
+        limit = rng.randint(300, 1500)
+
+        def fits(a: int, b: int, widths: list[int] = widths, limit: int = limit) -> bool:
+            return widths[a] * (b - a) <= limit
+
+        cuts = _passes(rows, fits, overhead=16)
+        assert [a for a, _ in cuts] + [len(rows)] == [0] + [b for _, b in cuts]
+        assert all(b - a == 1 or fits(a, b) for a, b in cuts)
+        n = len(widths)
+        best = min(
+            _cost(widths, list(zip((0, *inner), (*inner, n), strict=True)), 16)
+            for mask in range(2 ** (n - 1))
+            for inner in [tuple(i + 1 for i in range(n - 1) if mask >> i & 1)]
+            if all(b - a == 1 or fits(a, b) for a, b in zip((0, *inner), (*inner, n), strict=True))
+        )
+        assert _cost(widths, cuts, 16) == best
+
+
+def test_a_narrow_last_row_gets_its_own_pass() -> None:
+    rows = [[Segment(tuple(range(w)))] for w in (300, 298, 40)]
+    assert _passes(rows, lambda a, b: True, overhead=16) == [(0, 2), (2, 3)]
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     texts = ["the patient has a cough and a fever Yes No question answer"] * 20
@@ -108,4 +148,3 @@ def test_compute_line_round_trips(caplog: pytest.LogCaptureFixture, tiny) -> Non
     assert figures["positions_per_minimum"] == 1.0 and figures["kind"] == "score"
     assert parse_compute("INFO root: stage-2 predictions: {}") is None
     assert parse_compute("compute: [1, 2]") is None
-

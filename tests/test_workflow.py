@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from cec.io import read_jsonl
+from cec.llm.token_meter import parse_compute
 from tests.conftest import REPO
 from tests.tiny_workflow import TinyRun, copy_workflow, snakemake
 
@@ -109,6 +110,31 @@ def test_stage2_adapters_and_predictions(work: Path) -> None:
             assert all(0.0 <= p <= 1.0 for p in preds[method])
         assert preds["cec_k3"] != preds["cec_k6"]  # k changes the prompts
         assert preds["direct_zeroshot"] != preds["direct_ft"]  # the adapter changes answers
+
+
+@pytest.mark.integration
+def test_every_llm_job_logs_what_it_computed(work: Path) -> None:
+    """One compute line per LLM job (read by benchmarks/bench_demo_rules.py): training
+    computes exactly the minimum (one row per step, no padding), scoring and prediction
+    stay within the efficiency goal of 1.5x the minimum."""
+    logs = {
+        rule: sorted((work / "results/logs" / rule).rglob("*.log"))
+        for rule in ("train_concept_model", "score_concepts", "train_label_model", "predict_labels")
+    }
+    assert all(logs.values())
+    for rule, paths in logs.items():
+        for path in paths:
+            lines = path.read_text().splitlines()
+            found = [f for f in map(parse_compute, lines) if f is not None]
+            assert len(found) == 1, path
+            figures = found[0]
+            assert figures["minimum_tokens"] > 0 and figures["threads"] >= 1, path
+            if rule.startswith("train"):
+                assert figures["kind"] == "train"
+                assert figures["positions_computed"] == figures["minimum_tokens"], path
+            else:
+                assert figures["kind"] == "score"
+                assert 1.0 <= figures["positions_per_minimum"] <= 1.5, (path, figures)
 
 
 @pytest.mark.integration

@@ -17,7 +17,7 @@ type's window. Training uses that single-row form with gradients.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -301,7 +301,12 @@ def score_shared_prefix(
     cache = prefix_cache(model, prefix)
     rows, order = pack_rows(segments, row_tokens)
     out = [0.0] * len(segments)
-    for start, stop in _passes(rows, batch_size):
+    counts = [len(row) for row in rows]
+
+    def fits(start: int, stop: int) -> bool:
+        return sum(counts[start:stop]) <= batch_size
+
+    for start, stop in _passes(rows, fits):
         logits = row_logits(model, len(prefix), rows[start:stop], answer_ids, cache)
         ranks = [i for row_order in order[start:stop] for i in row_order]
         for index, p in zip(ranks, _p_yes(logits), strict=True):
@@ -380,19 +385,33 @@ def pack_rows(
     return rows, order
 
 
-def _passes(rows: Sequence[Sequence[Segment]], per_pass: int) -> list[tuple[int, int]]:
-    """Consecutive row ranges with at most `per_pass` scored segments each (at least one
-    row per pass)."""
-    out, start, count = [], 0, 0
-    for r, row in enumerate(rows):
-        n = sum(seg.scored for seg in row)
-        if r > start and count + n > per_pass:
-            out.append((start, r))
-            start, count = r, 0
-        count += n
-    if start < len(rows):
-        out.append((start, len(rows)))
-    return out
+def _passes(
+    rows: Sequence[Sequence[Segment]], fits: Callable[[int, int], bool], overhead: int = 32
+) -> list[tuple[int, int]]:
+    """Cut rows (widest first) into consecutive passes, minimising the positions computed:
+    a pass pads its rows to its first (widest) row, so a narrow last row batched with
+    wide ones is mostly padding. `fits(start, stop)` says whether rows[start:stop] may
+    share a pass (a single row always may); `overhead` is a pass's fixed cost in token
+    positions, so that near-equal rows are not split for nothing. Exact by dynamic
+    programming over the cut points (tens of rows per note)."""
+    widths = [sum(len(seg.ids) for seg in row) for row in rows]
+    n = len(rows)
+    best = [0] + [None] * n
+    cut = [0] * (n + 1)
+    for stop in range(1, n + 1):
+        for start in range(stop - 1, -1, -1):
+            if stop - start > 1 and not fits(start, stop):
+                break
+            assert best[start] is not None
+            cost = best[start] + widths[start] * (stop - start) + overhead
+            if best[stop] is None or cost < best[stop]:
+                best[stop], cut[stop] = cost, start
+    out = []
+    stop = n
+    while stop > 0:
+        out.append((cut[stop], stop))
+        stop = cut[stop]
+    return out[::-1]
 
 
 def tree_chunks(segments: Sequence[Segment], max_tokens: int) -> list[list[Segment]]:
@@ -433,12 +452,15 @@ def score_tree(
         return out
     cache = prefix_cache(model, prefix)
     rows, order = pack_rows(segments, row_tokens)
-    width = max(sum(len(seg.ids) for seg in row) for row in rows) if rows else 1
-    per_pass = max(1, max_tokens // width)
+    widths = [sum(len(seg.ids) for seg in row) for row in rows]
+
+    def fits(start: int, stop: int) -> bool:  # a pass holds at most max_tokens positions
+        return widths[start] * (stop - start) <= max_tokens
+
     out = [0.0] * sum(seg.scored for seg in segments)
-    for start in range(0, len(rows), per_pass):
-        logits = row_logits(model, len(prefix), rows[start : start + per_pass], answer_ids, cache)
-        ranks = [i for row_order in order[start : start + per_pass] for i in row_order]
+    for start, stop in _passes(rows, fits):
+        logits = row_logits(model, len(prefix), rows[start:stop], answer_ids, cache)
+        ranks = [i for row_order in order[start:stop] for i in row_order]
         for index, p in zip(ranks, _p_yes(logits), strict=True):
             out[index] = p
     return out
