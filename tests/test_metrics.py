@@ -20,6 +20,7 @@ from cec.evaluation.metrics import (
     f1_macro_per_code,
     f1_micro,
     precision_at_k,
+    precision_recall_micro,
     read_predictions,
 )
 
@@ -33,6 +34,7 @@ def test_f1_at_half_by_hand() -> None:
     yhat = P > 0.5
     # TP (0,0) (0,2) (1,1); predicted 4; gold 4 -> 2*3/8
     assert f1_micro(Y, yhat) == pytest.approx(0.75)
+    assert precision_recall_micro(Y, yhat) == pytest.approx((3 / 4, 3 / 4))
     # per code P/R: c0 1/0.5, c1 1/1, c2 0.5/1, c3 0/0 (never predicted, no positive)
     precision, recall, f1 = f1_macro(Y, yhat)
     assert precision == pytest.approx(0.625) and recall == pytest.approx(0.625)
@@ -44,6 +46,8 @@ def test_f1_at_half_by_hand() -> None:
 def test_f1_when_codes_are_never_predicted() -> None:
     yhat = P > 0.85  # only (0,0)
     assert f1_micro(Y, yhat) == pytest.approx(2 / 5)
+    assert precision_recall_micro(Y, yhat) == pytest.approx((1.0, 1 / 4))  # TP 1 of 1, of 4
+    assert precision_recall_micro(Y, P > 1.0) == (0.0, 0.0)  # nothing predicted
     precision, recall, f1 = f1_macro(Y, yhat)  # P = (1+0+0+0)/4, R = (0.5+0+0+0)/4
     assert (precision, recall) == pytest.approx((0.25, 0.125))
     assert f1 == pytest.approx(2 * 0.25 * 0.125 / 0.375)

@@ -4,6 +4,7 @@ real Snakemake runs on copies of the workflow."""
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,21 @@ def test_every_llm_job_logs_what_it_computed(work: Path) -> None:
             else:
                 assert figures["kind"] == "score"
                 assert 1.0 <= figures["positions_per_minimum"] <= 1.5, (path, figures)
+
+
+@pytest.mark.integration
+def test_every_output_has_the_same_mode(work: Path) -> None:
+    """Adapter weights were written 0600 while every other output was 0644: on a shared
+    cluster file system others could read the results but not the models."""
+    reference = stat.S_IMODE((work / "results/data/mimic3_50/data_report.json").stat().st_mode)
+    modes = {
+        str(p.relative_to(work)): stat.S_IMODE(p.stat().st_mode)
+        for p in (work / "results").rglob("*")
+        if p.is_file()
+    }
+    assert any(name.endswith(".safetensors") for name in modes)
+    odd = {name: oct(mode) for name, mode in modes.items() if mode != reference}
+    assert not odd, odd
 
 
 @pytest.mark.integration

@@ -56,8 +56,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from cec.prepare import PrepareOptions, prepare_dataset
+    from cec.prepare import PrepareOptions, check_dataset_folder, prepare_dataset
     from cec.splits import find_split_files
+
+    check_dataset_folder(args.out)  # before reading gigabytes of input
 
     opts = PrepareOptions(
         seed=args.seed,
@@ -175,18 +177,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _require_file(path: Path | None, what: str) -> None:
+    if path is None:
+        return
+    if not path.exists():
+        raise InputError(f"no such {what} file", file=path)
+    if not path.is_file():
+        raise InputError(f"the {what} file is a folder, not a file", file=path)
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from cec.evaluation.metrics import evaluate_files
+    from cec.evaluation.metrics import evaluate_files, prediction_codes
     from cec.evaluation.run import label_codes
-    from cec.io import write_json
+    from cec.io import check_output_file, write_json
 
     if (args.dev_pred is None) != (args.dev_gold is None):
         raise InputError("give both --dev-pred and --dev-gold, or neither")
-    if args.codes is not None:
-        codes = label_codes(args.codes)
-    else:
-        with open(args.pred, encoding="utf-8") as fh:
-            codes = sorted({line.split("\t")[1] for line in list(fh)[1:] if line.strip()})
+    for path, what in (
+        (args.pred, "prediction"),
+        (args.gold, "gold"),
+        (args.dev_pred, "dev prediction"),
+        (args.dev_gold, "dev gold"),
+        (args.codes, "code table"),
+    ):
+        _require_file(path, what)
+    check_output_file(args.out)
+    # without --codes the label set is what the prediction file names: read (and check)
+    # the prediction file first, so that its faults are blamed on it and not on the gold
+    codes = label_codes(args.codes) if args.codes is not None else prediction_codes(args.pred)
     result = evaluate_files(
         args.pred,
         args.gold,

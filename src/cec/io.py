@@ -8,10 +8,16 @@ half-written file that a later step would trust.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gzip
 import json
+import logging
 import os
+import re
 import shutil
+import signal
+import socket
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +25,78 @@ from typing import IO, Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK  # what open() would give: results are shared files
+DIR_MODE = 0o777 & ~_UMASK
+log = logging.getLogger(__name__)
+_HOST = socket.gethostname().split(".")[0] or "host"
+
+
+# Tests kill a command at its N-th file boundary (a temporary written, a rename, a swap)
+# to check that every kill leaves the old output or the new one; unset, it costs nothing.
+KILL_AT_ENV = "CEC_TEST_KILL_AT_BOUNDARY"
+_boundaries = 0
+
+
+def _boundary() -> None:
+    global _boundaries
+    target = os.environ.get(KILL_AT_ENV)
+    if not target:
+        return
+    _boundaries += 1
+    if _boundaries == int(target):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def temp_prefix(path: Path) -> str:
+    """`.{name}.{host}-{pid}.`: a temporary sibling says whose it is, so that the next run
+    can tell a killed run's leftovers from a live run's work in progress."""
+    return f".{path.name}.{_HOST}-{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(path: str | Path) -> list[Path]:
+    """Remove the temporary siblings of `path` (`.{name}.{host}-{pid}.*.part`) that a
+    killed run on this host left behind: only those whose process is gone. Temporaries of
+    live processes and of other hosts (a shared cluster file system) are left alone.
+    Each removal is logged; returns what was removed."""
+    path = Path(path)
+    removed: list[Path] = []
+    if not path.parent.is_dir():
+        return removed
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{re.escape(_HOST)}-(\d+)\.[^/]*\.part$")
+    for sibling in path.parent.iterdir():
+        match = pattern.match(sibling.name)
+        if match is None or _alive(int(match.group(1))):
+            continue
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
+        log.warning(
+            "removed %s: a temporary %s left by a killed run (pid %s)",
+            sibling,
+            "folder" if sibling.is_dir() else "file",
+            match.group(1),
+        )
+        removed.append(sibling)
+    return removed
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -26,13 +104,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to `path`; move it into place only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    clean_stale_temps(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".part", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are shared files
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600
+        _fsync(tmp)  # the data is on disk before the name points at it
+        _boundary()
         os.replace(tmp, path)
+        _boundary()
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -57,21 +139,99 @@ def atomic_write(path: str | Path, *, compress: bool | None = None) -> Iterator[
                 yield fh
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where
+    the system or file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    result = renameat2(
+        at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), rename_exchange
+    )
+    return result == 0
+
+
+def _share(tree: Path) -> None:
+    """Give every file and folder under `tree` the modes open() and mkdir() would: some
+    writers (safetensors, mkstemp) make 0600 files, which others on a shared cluster file
+    system could then not read."""
+    os.chmod(tree, DIR_MODE)
+    for root, dirs, files in os.walk(tree):
+        for name in dirs:
+            os.chmod(Path(root, name), DIR_MODE)
+        for name in files:
+            os.chmod(Path(root, name), FILE_MODE)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Build a directory under a temporary name and swap it into place on success."""
+    """Build a directory under a temporary name and swap it into place on success.
+
+    A reader sees the whole old folder or the whole new one, never a mix: where the
+    folder exists, the two are exchanged in one atomic rename (then the old one is
+    removed). Where the system cannot exchange, the old folder is renamed aside first,
+    so a kill between the two renames leaves the path missing (never mixed) and the old
+    folder in a temporary sibling that the next run removes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    clean_stale_temps(path)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".part", dir=path.parent))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700
+        _share(tmp)
+        _boundary()
+        if path.exists() and _exchange(tmp, path):
+            _boundary()
+            shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
+            return
         if path.exists():
-            shutil.rmtree(path)
+            old = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".part", dir=path.parent))
+            os.replace(path, old / "old")
+            _boundary()
+            os.replace(tmp, path)
+            _boundary()
+            shutil.rmtree(old, ignore_errors=True)
+            return
         os.replace(tmp, path)
+        _boundary()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _below_a_file(path: Path) -> None:
+    from cec.errors import InputError
+
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise InputError(f"cannot write below {parent}: it is a file", file=path)
+
+
+def check_output_folder(path: str | Path) -> None:
+    """Fail before any work where `path` cannot become a folder: it is a file, or one of
+    its parents is."""
+    from cec.errors import InputError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError("exists and is not a folder", file=path)
+    _below_a_file(path)
+
+
+def check_output_file(path: str | Path) -> None:
+    """Fail before any work where `path` cannot become a file: it is a folder, or one of
+    its parents is a file."""
+    from cec.errors import InputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a folder: give the path of a file to write", file=path)
+    _below_a_file(path)
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
@@ -86,17 +246,49 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Read a JSONL file, naming the line of any malformed record."""
+    """Read a JSONL file, naming the file and line of any malformed record: a line that is
+    not a JSON object (a cut line), a blank line between records, or bytes that are not
+    UTF-8 (lines are decoded one by one, so the row is exact). Blank lines at the very
+    end are accepted (a trailing newline or two)."""
     from cec.errors import InputError
 
-    with open(path, encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
+    blank = None
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
             try:
-                yield json.loads(line)
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(not_utf8(exc), file=path, row=number) from None
+            if not line.strip():
+                blank = blank or number
+                continue
+            if blank is not None:
+                raise InputError("blank line between records", file=path, row=blank)
+            try:
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(f"not valid JSON ({exc.msg})", file=path, row=i) from None
+                message = f"not valid JSON ({exc.msg}): a cut or malformed line"
+                raise InputError(message, file=path, row=number) from None
+            if not isinstance(record, dict):
+                raise InputError("not a JSON object", file=path, row=number)
+            yield record
+
+
+def not_utf8(exc: UnicodeDecodeError) -> str:
+    return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be decoded)"
+
+
+def first_undecodable_row(path: str | Path) -> int | None:
+    """The 1-based line of the first bytes that are not UTF-8: text readers decode in
+    chunks, so their error offset cannot name the row; this re-reads the file line by
+    line, only after such an error."""
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -24,7 +24,7 @@ from cec.codelist import LabelCode, read_code_list
 from cec.codes import CodeFormatError, Kind, caml_procedure, format_code, label_code, undot
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
-from cec.io import atomic_write, write_json, write_jsonl
+from cec.io import atomic_dir, atomic_write, check_output_folder, write_json, write_jsonl
 from cec.mimic import TableReader, table_path
 from cec.splits import SPLITS, load_split_files, patient_split, unknown_ids
 
@@ -207,6 +207,10 @@ def _read_notes(
         stats[
             "addendum_rows_kept" if description.lower() == "addendum" else "report_rows_kept"
         ] += 1
+    if not stats["rows_read"]:
+        raise InputError(
+            "a header and no rows: there are no notes to build a dataset from", file=path
+        )
     out: dict[str, Any] = dict(stats)
     out["other_categories_ignored"] = dict(sorted(categories.items()))
     return notes, discharge_hadms, out
@@ -325,6 +329,8 @@ def prepare_dataset(
     opts = opts or PrepareOptions()
     mimic_dir = Path(mimic_dir)
     out_dir = Path(out_dir)
+    if write_codes:
+        check_dataset_folder(out_dir)
     codes = read_code_list(codes_file)
     listed = {c.code for c in codes}
     kinds = {c.code: c.kind for c in codes}
@@ -503,15 +509,50 @@ def prepare_dataset(
             log.warning(report["warnings"][-1])
 
     code_rows = _code_table(codes, mimic_titles, report, opts.code_format)
-    # Each file is renamed into place only when complete; the report goes last, so its
-    # presence means the dataset is whole.
+    if write_codes:
+        # the folder is the dataset's alone: built aside and swapped in whole, so that a
+        # killed run leaves the old dataset or the new one, never a mix of the two
+        with atomic_dir(out_dir) as tmp:
+            _write_dataset(tmp, records, report)
+            _write_code_rows(tmp / "codes.tsv", code_rows)
+    else:
+        # under Snakemake the folder also holds codes.tsv (rule code_table); each file is
+        # renamed into place only when complete, the report last, and Snakemake removes
+        # the outputs of a job that did not finish
+        _write_dataset(out_dir, records, report)
+    return report
+
+
+DATASET_FILES = (*(f"{split}.jsonl" for split in SPLITS), "codes.tsv", "data_report.json")
+
+
+def check_dataset_folder(out_dir: str | Path) -> None:
+    """Fail before any work where `cec prepare --out` cannot be a dataset folder: it is a
+    file, lies below a file, or holds files that `cec prepare` does not write (they would
+    be lost when the new folder is swapped in)."""
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir)
+    if out_dir.is_dir():
+        foreign = sorted(
+            p.name
+            for p in out_dir.iterdir()
+            if p.name not in DATASET_FILES and not p.name.endswith(".part")
+        )
+        if foreign:
+            raise InputError(
+                f"holds files that cec prepare does not write ({', '.join(foreign[:5])}); "
+                "they would be replaced with the folder: give a new or a dataset folder",
+                file=out_dir,
+            )
+
+
+def _write_dataset(
+    out_dir: Path, records: Mapping[str, list[dict[str, Any]]], report: dict[str, Any]
+) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         write_jsonl(out_dir / f"{split}.jsonl", records[split])
-    if write_codes:
-        _write_code_rows(out_dir / "codes.tsv", code_rows)
     write_json(out_dir / "data_report.json", report)
-    return report
 
 
 CODE_TABLE_COLUMNS = ("code", "kind", "description", "parent", "parent_description")

@@ -6,7 +6,9 @@ Definitions (y: gold 0/1, p: probabilities, yhat = p > threshold; n docs x m cod
   in the split (caml-mimic skips codes without positives; a code without negatives has no
   ROC curve either).
 - `auc_micro`: ROC AUC of the flattened matrix.
-- `f1_micro`: 2 TP / (predicted positives + gold positives), over all cells.
+- `f1_micro`: 2 TP / (predicted positives + gold positives), over all cells;
+  `precision_micro` TP / predicted positives and `recall_micro` TP / gold positives (0
+  where the denominator is 0), as caml-mimic and KEPT report them.
 - `f1_macro`: caml-mimic's: the harmonic mean of macro precision and macro recall, each
   the mean over **all** codes (a code never predicted has precision 0; a code without
   positives has recall 0).
@@ -22,14 +24,14 @@ caller on dev (`best_threshold`) and applied to test.
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from cec.errors import InputError
+from cec.io import first_undecodable_row, not_utf8, read_jsonl
 
 METRICS = (
     "auc_macro",
@@ -37,6 +39,8 @@ METRICS = (
     "f1_macro",
     "f1_macro_per_code",
     "f1_micro",
+    "precision_micro",
+    "recall_micro",
     "p_at_5",
     "p_at_8",
     "p_at_15",
@@ -80,6 +84,12 @@ def f1_micro(y: np.ndarray, yhat: np.ndarray) -> float:
     tp = float((y & yhat).sum())
     denom = float(yhat.sum() + y.sum())
     return 2 * tp / denom if denom else 0.0
+
+
+def precision_recall_micro(y: np.ndarray, yhat: np.ndarray) -> tuple[float, float]:
+    tp = float((y & yhat).sum())
+    predicted, gold = float(yhat.sum()), float(y.sum())
+    return (tp / predicted if predicted else 0.0), (tp / gold if gold else 0.0)
 
 
 def f1_macro(y: np.ndarray, yhat: np.ndarray) -> tuple[float, float, float]:
@@ -139,6 +149,7 @@ def compute(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float |
     y = y.astype(bool)
     yhat = p > threshold
     prec, rec, f1m = f1_macro(y, yhat)
+    prec_micro, rec_micro = precision_recall_micro(y, yhat)
     return {
         "auc_macro": auc_macro(y, p),
         "auc_micro": auc_micro(y, p),
@@ -147,6 +158,8 @@ def compute(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float |
         "recall_macro": rec,
         "f1_macro_per_code": f1_macro_per_code(y, yhat),
         "f1_micro": f1_micro(y, yhat),
+        "precision_micro": prec_micro,
+        "recall_micro": rec_micro,
         "p_at_5": precision_at_k(y, p, 5),
         "p_at_8": precision_at_k(y, p, 8),
         "p_at_15": precision_at_k(y, p, 15),
@@ -177,22 +190,56 @@ def read_gold(path: str | Path, codes: Sequence[str]) -> tuple[list[str], np.nda
     index = {c: j for j, c in enumerate(codes)}
     ids: list[str] = []
     rows: list[np.ndarray] = []
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            rec = json.loads(line)
-            row = np.zeros(len(codes), dtype=bool)
-            for code in rec["labels"]:
-                if code not in index:
-                    raise InputError(
-                        f"label {code} is not in the label set",
-                        file=path,
-                        row=number,
-                        field="labels",
-                    )
-                row[index[code]] = True
-            ids.append(str(rec["hadm_id"]))
-            rows.append(row)
+    for number, rec in enumerate(read_jsonl(path), start=1):
+        for key in ("hadm_id", "labels"):
+            if key not in rec:
+                raise InputError("missing", file=path, row=number, field=key)
+        if not isinstance(rec["labels"], list):
+            raise InputError("expected a list of codes", file=path, row=number, field="labels")
+        row = np.zeros(len(codes), dtype=bool)
+        for code in rec["labels"]:
+            if code not in index:
+                raise InputError(
+                    f"label {code} is not in the label set",
+                    file=path,
+                    row=number,
+                    field="labels",
+                )
+            row[index[code]] = True
+        ids.append(str(rec["hadm_id"]))
+        rows.append(row)
     return ids, np.array(rows, dtype=bool).reshape(len(ids), len(codes))
+
+
+HEADER = ["hadm_id", "code", "prob"]
+
+
+def _prediction_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
+    """(row number, fields) of a `hadm_id code prob` file after its header; every row has
+    three fields, and a file that is not UTF-8 or has no rows is named as the culprit."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh, delimiter="\t")
+            header = next(reader, None)
+            if header is None:
+                raise InputError("empty file: expected the header hadm_id, code, prob", file=path)
+            if header != HEADER:
+                raise InputError("expected the header hadm_id, code, prob", file=path, row=1)
+            count = 0
+            for number, row in enumerate(reader, start=2):
+                if len(row) != 3:
+                    raise InputError(f"expected 3 fields, found {len(row)}", file=path, row=number)
+                count += 1
+                yield number, row
+            if count == 0:
+                raise InputError("no predictions after the header", file=path)
+    except UnicodeDecodeError as exc:
+        raise InputError(not_utf8(exc), file=path, row=first_undecodable_row(path)) from None
+
+
+def prediction_codes(path: str | Path) -> list[str]:
+    """The codes a prediction file names (the label set when none is given)."""
+    return sorted({row[1] for _, row in _prediction_rows(path)})
 
 
 def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str]) -> np.ndarray:
@@ -201,34 +248,27 @@ def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str])
     row_of = {h: i for i, h in enumerate(ids)}
     col_of = {c: j for j, c in enumerate(codes)}
     p = np.full((len(ids), len(codes)), np.nan)
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        if next(reader, None) != ["hadm_id", "code", "prob"]:
-            raise InputError("expected the header hadm_id, code, prob", file=path, row=1)
-        for number, row in enumerate(reader, start=2):
-            if len(row) != 3:
-                raise InputError(f"expected 3 fields, found {len(row)}", file=path, row=number)
-            hadm, code, prob = row
-            if hadm not in row_of:
-                raise InputError(
-                    f"admission {hadm} is not in the gold file",
-                    file=path,
-                    row=number,
-                    field="hadm_id",
-                )
-            if code not in col_of:
-                raise InputError(
-                    f"code {code} is not in the label set", file=path, row=number, field="code"
-                )
-            try:
-                value = float(prob)
-            except ValueError:
-                raise InputError("not a number", file=path, row=number, field="prob") from None
-            if not 0.0 <= value <= 1.0:
-                raise InputError(f"{value} is outside [0, 1]", file=path, row=number, field="prob")
-            if not np.isnan(p[row_of[hadm], col_of[code]]):
-                raise InputError(f"({hadm}, {code}) appears twice", file=path, row=number)
-            p[row_of[hadm], col_of[code]] = value
+    for number, (hadm, code, prob) in _prediction_rows(path):
+        if hadm not in row_of:
+            raise InputError(
+                f"admission {hadm} is not in the gold file",
+                file=path,
+                row=number,
+                field="hadm_id",
+            )
+        if code not in col_of:
+            raise InputError(
+                f"code {code} is not in the label set", file=path, row=number, field="code"
+            )
+        try:
+            value = float(prob)
+        except ValueError:
+            raise InputError("not a number", file=path, row=number, field="prob") from None
+        if not 0.0 <= value <= 1.0:
+            raise InputError(f"{value} is outside [0, 1]", file=path, row=number, field="prob")
+        if not np.isnan(p[row_of[hadm], col_of[code]]):
+            raise InputError(f"({hadm}, {code}) appears twice", file=path, row=number)
+        p[row_of[hadm], col_of[code]] = value
     missing = np.argwhere(np.isnan(p))
     if len(missing):
         i, j = missing[0]

@@ -14,8 +14,9 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
+from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
-from cec.io import atomic_dir, write_json
+from cec.io import atomic_dir, check_output_folder, write_json
 from cec.mimic import QUOTED_COLUMNS, TABLE_COLUMNS
 from cec.synth.deid import Filler
 from cec.synth.knowledge import Knowledge, load_knowledge
@@ -71,6 +72,20 @@ class _ClosingText(io.TextIOWrapper):
         self._raw.close()
 
 
+def check_synth_folder(out_dir: str | Path) -> None:
+    """Refuse to replace a path that is not a folder this command wrote: a file, or a
+    non-empty folder without `synth_manifest.json` (a user's real MIMIC-III, say)."""
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir)
+    ours = (out_dir / "synth_manifest.json").is_file()
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not ours:
+        raise InputError(
+            "a non-empty folder that cec synth-mimic did not write (no "
+            "synth_manifest.json): it would be replaced whole; give a new folder",
+            file=out_dir,
+        )
+
+
 def write_synthetic_mimic(
     out_dir: str | Path,
     n_admissions: int,
@@ -81,7 +96,9 @@ def write_synthetic_mimic(
     other_notes_per_admission: float = 30.0,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Write the five tables, the split files and a manifest into `out_dir` atomically."""
+    """Write the five tables, the split files and a manifest into `out_dir` atomically:
+    the folder is built aside and swapped in whole (see `cec.io.atomic_dir`)."""
+    check_synth_folder(out_dir)
     start = time.perf_counter()
     knowledge = load_knowledge()
     plan = make_plan(n_admissions, seed, knowledge, top50_sizes, rare_sizes)
