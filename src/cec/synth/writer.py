@@ -74,11 +74,12 @@ class _ClosingText(io.TextIOWrapper):
 
 def check_synth_folder(out_dir: str | Path) -> None:
     """Refuse to replace a path that is not a folder this command wrote: a file, or a
-    non-empty folder without `synth_manifest.json` (a user's real MIMIC-III, say)."""
+    folder holding files but no `synth_manifest.json` (a user's real MIMIC-III, say)."""
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     ours = (out_dir / "synth_manifest.json").is_file()
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not ours:
+    # empty folders do not count: Snakemake makes the output folders before the job runs
+    if out_dir.is_dir() and not ours and any(p.is_file() for p in out_dir.rglob("*")):
         raise InputError(
             "a non-empty folder that cec synth-mimic did not write (no "
             "synth_manifest.json): it would be replaced whole; give a new folder",
