@@ -163,6 +163,10 @@ def _synth_foreign(w: World) -> list[str]:
     return ["synth-mimic", "--out", str(w.mimic), "--admissions", "20", "--quiet"]
 
 
+def _synth_tiny(w: World) -> list[str]:
+    return ["synth-mimic", "--out", str(w.out), "--admissions", "5", "--quiet"]
+
+
 def _synth_file(w: World) -> list[str]:
     w.out.write_text("x")
     return ["synth-mimic", "--out", str(w.out), "--admissions", "20", "--quiet"]
@@ -280,6 +284,7 @@ CASES = [
     Case("the code list holds a malformed code", "field code", _bad_code),
     Case("`--out` is a folder it did not write", "did not write", _synth_foreign),
     Case("`--out` is a file", "exists and is not a folder", _synth_file),
+    Case("`--admissions` below 20", "at least 20 admissions", _synth_tiny),
     Case("the prediction file is missing", "no such prediction file", _no_pred),
     Case("the gold file is missing", "no such gold file", _no_gold),
     Case("a one-column prediction file, no `--codes`", "expected the header", _one_column),

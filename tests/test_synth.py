@@ -264,3 +264,20 @@ def test_bag_of_words_is_informative_but_not_near_perfect(tmp_path: Path) -> Non
     print(f"BoW TF-IDF + logistic regression micro-F1 on synthetic MIMIC-III-50: {micro:.3f}")
     assert micro > 0.4, "labels look decoupled from the text"
     assert micro < 0.9, "labels are trivially readable from the text"
+
+
+def test_small_sets_plan_or_say_why(tmp_path: Path) -> None:
+    """30 admissions leave the rare-50 train split 5 admissions: fewer than a code's top
+    count (8). Planning used to fail there with "min() arg is an empty sequence"."""
+    from cec.synth.plan import _assign_rare_train
+
+    manifest = write_synthetic_mimic(tmp_path / "small", 30, 13, progress=False)
+    assert manifest["admissions"] == 30
+    codes = [f"C{i}" for i in range(50)]
+    slots = _assign_rare_train(codes, 5, 13)
+    assert len(slots) == 5 and all(len(set(s)) == len(s) for s in slots)
+    per_code = Counter(c for s in slots for c in s)
+    assert set(per_code) == set(codes)
+    assert 2 <= min(per_code.values()) <= max(per_code.values()) <= 5
+    with pytest.raises(ValueError, match="at least 2 admissions"):
+        _assign_rare_train(codes, 1, 13)

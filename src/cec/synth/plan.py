@@ -91,13 +91,21 @@ def _sample_codes(
 
 def _assign_rare_train(codes: list[str], n_adm: int, seed: int) -> list[list[str]]:
     """Give every rare code 2-8 training admissions, every admission at least one code."""
+    if n_adm < RARE_TRAIN_RANGE[0]:
+        raise ValueError(
+            f"the rare-50 train split needs at least {RARE_TRAIN_RANGE[0]} admissions "
+            f"(got {n_adm}): raise --admissions or the --rare50-split train size"
+        )
     rng = rng_for(seed, "rare-train")
-    counts = {c: rng.randint(*RARE_TRAIN_RANGE) for c in codes}
-    max_total = RARE_TRAIN_RANGE[1] * len(codes)
+    # a code sits at most once in an admission: a split smaller than the range's top
+    # caps every code's count at the split's size (the draws stay as they were)
+    cap = min(RARE_TRAIN_RANGE[1], n_adm)
+    counts = {c: min(rng.randint(*RARE_TRAIN_RANGE), cap) for c in codes}
+    max_total = cap * len(codes)
     n_adm = min(n_adm, max_total)
     order = sorted(codes)
     while sum(counts.values()) < n_adm:  # enough occurrences to cover every admission
-        c = rng.choice([c for c in order if counts[c] < RARE_TRAIN_RANGE[1]])
+        c = rng.choice([c for c in order if counts[c] < cap])
         counts[c] += 1
     occurrences = [c for c in order for _ in range(counts[c])]
     rng.shuffle(occurrences)
