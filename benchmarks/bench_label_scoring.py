@@ -28,7 +28,7 @@ from typing import Any
 import torch
 import yaml
 
-from cec.concepts.dedup import read_concept_texts
+from cec.artifacts import read_concept_texts
 from cec.io import read_jsonl
 from cec.llm.backbones import Backbone, load_model, torch_dtype
 from cec.llm.cpu_dtype import cpu_dtype_here

@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from cec.concepts.dedup import read_concept_texts
+from cec.artifacts import read_concept_texts
 from cec.llm.tiny import build_tiny_model, workflow_texts
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.run import build_label_trainset, write_label_trainset
@@ -163,9 +163,9 @@ def test_the_trained_label_model_follows_the_answers_not_the_positions(tmp_path:
     to read the last lines and said No to codes whose own concepts were all Yes as soon
     as the others moved there."""
     from cec.llm.backbones import Backbone
+    from cec.llm.loading import load_scoring_model
     from cec.llm.lora import LoraSettings
     from cec.llm.yesno import score_naive
-    from cec.stage1.run import load_scoring_model
     from cec.stage2.run import train_label_model
 
     s = _learning_setup(tmp_path)

@@ -300,6 +300,49 @@ def test_shared_prefix_loss_equals_each_full_prompt(tiny, template, loss: str) -
     assert abs(shared - different) > 0.1  # the two losses are not the same quantity
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_shared_prefix_gradient_is_accumulation_only_without_dropout(
+    tiny,  # noqa: ANN001
+    template,  # noqa: ANN001
+    dropout: float,
+) -> None:
+    """The LoRA gradient of one pass over the note equals the gradient of accumulating the
+    pairs one by one over their full prompts when LoRA dropout is 0. With dropout each
+    pass draws its own masks, and the two agree only in expectation."""
+    from cec.llm.yesno import shared_prefix_loss
+
+    folder, _, tokenizer = tiny
+    enc = PromptEncoder(tokenizer, template, note_budget=60)
+    note = enc.note(NOTE).ids
+    qs = [enc.question(c) for c in CONCEPTS[:4]]
+    labels = [1, 0, 0, 1]
+    model, _ = load_model(folder)
+    s = LoraSettings(r=4, alpha=8, dropout=dropout, targets=("q_proj", "v_proj"), seed=5)
+    lora = attach_lora(model, s)
+    with torch.no_grad():  # LoRA's B starts at zero: give it weights, so A gets gradients
+        for name, p in lora.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    lora.train()
+    params = [p for p in lora.parameters() if p.requires_grad]
+    torch.manual_seed(1)
+    shared = torch.autograd.grad(shared_prefix_loss(lora, note, qs, labels, enc.answer_ids), params)
+    accumulated = [torch.zeros_like(p) for p in params]
+    yes, no = enc.answer_ids
+    for q, y in zip(qs, labels, strict=True):
+        logits = lora(input_ids=torch.tensor([note + list(q)])).logits[0, -1].float()
+        term = torch.nn.functional.cross_entropy(logits[None], torch.tensor([yes if y else no]))
+        for total, g in zip(accumulated, torch.autograd.grad(term / len(qs), params), strict=True):
+            total += g
+    scale = max(float(g.abs().max()) for g in shared)
+    gap = max(float((a - b).abs().max()) for a, b in zip(shared, accumulated, strict=True))
+    assert scale > 1e-3  # the comparison is between real gradients
+    if dropout == 0.0:
+        assert gap < 1e-5 * max(1.0, scale)
+    else:
+        assert gap > 1e-3 * scale  # masks differ between the passes
+
+
 def test_note_budget_comes_from_the_context_window() -> None:
     """Without a fixed budget the note gets what the context window leaves around the
     longest prompt, so a typical discharge summary is read whole."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import random
 import re
 from collections import Counter
 from pathlib import Path
@@ -281,3 +282,15 @@ def test_small_sets_plan_or_say_why(tmp_path: Path) -> None:
     assert 2 <= min(per_code.values()) <= max(per_code.values()) <= 5
     with pytest.raises(ValueError, match="at least 2 admissions"):
         _assign_rare_train(codes, 1, 13)
+
+
+def test_hpi_order_varies_and_keeps_its_opener() -> None:
+    """The HPI's sentences after the opener come in a seeded random order (a shuffle of a
+    slice copy used to leave them as drawn, fillers always before findings)."""
+    from cec.synth.notes import shuffled_tail
+
+    items = ["opener", "a", "b", "c", "d"]
+    orders = {tuple(shuffled_tail(random.Random(seed), items)) for seed in range(30)}
+    assert all(order[0] == "opener" and sorted(order) == sorted(items) for order in orders)
+    assert len(orders) > 5  # the tail really moves
+    assert shuffled_tail(random.Random(4), items) == shuffled_tail(random.Random(4), items)

@@ -19,12 +19,13 @@ from typing import Any
 
 import yaml
 
-from cec.concepts.dedup import read_concept_texts
+from cec.artifacts import read_concept_texts
 from cec.errors import InputError
 from cec.llm.backbones import Backbone
+from cec.llm.loading import load_scoring_model
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
 from cec.llm.yesno import score_shared_prefix
-from cec.stage1.run import NoteView, load_scoring_model
+from cec.sections import NoteView
 from cec.stage2.methods import label_backbone
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.run import code_titles, concept_view

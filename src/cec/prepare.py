@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cec.artifacts import write_code_rows
 from cec.codelist import LabelCode, read_code_list
 from cec.codes import CodeFormatError, Kind, caml_procedure, format_code, label_code, undot
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
-from cec.io import atomic_dir, atomic_write, check_output_folder, write_json, write_jsonl
+from cec.io import atomic_dir, check_output_folder, write_json, write_jsonl
 from cec.mimic import TableReader, table_path
 from cec.splits import SPLITS, load_split_files, patient_split, unknown_ids
 
@@ -514,7 +515,7 @@ def prepare_dataset(
         # killed run leaves the old dataset or the new one, never a mix of the two
         with atomic_dir(out_dir) as tmp:
             _write_dataset(tmp, records, report)
-            _write_code_rows(tmp / "codes.tsv", code_rows)
+            write_code_rows(tmp / "codes.tsv", code_rows)
     else:
         # under Snakemake the folder also holds codes.tsv (rule code_table); each file is
         # renamed into place only when complete, the report last, and Snakemake removes
@@ -555,16 +556,6 @@ def _write_dataset(
     write_json(out_dir / "data_report.json", report)
 
 
-CODE_TABLE_COLUMNS = ("code", "kind", "description", "parent", "parent_description")
-
-
-def _write_code_rows(path: Path, rows: list[dict[str, str]]) -> None:
-    with atomic_write(path) as fh:
-        fh.write("\t".join(CODE_TABLE_COLUMNS) + "\n")
-        for row in rows:
-            fh.write("\t".join(row[c].replace("\t", " ") for c in CODE_TABLE_COLUMNS) + "\n")
-
-
 def write_code_table(
     mimic_dir: str | Path, codes_file: str | Path, out_path: str | Path, code_format: str = "exact"
 ) -> dict[str, Any]:
@@ -580,7 +571,7 @@ def write_code_table(
         "diagnosis": _read_dictionary(mimic_dir, "D_ICD_DIAGNOSES", "diagnosis", report),
         "procedure": _read_dictionary(mimic_dir, "D_ICD_PROCEDURES", "procedure", report),
     }
-    _write_code_rows(Path(out_path), _code_table(codes, titles, report, code_format))
+    write_code_rows(Path(out_path), _code_table(codes, titles, report, code_format))
     return report
 
 
@@ -595,27 +586,3 @@ def code_table_rows(codes_file: str | Path, code_format: str = "exact") -> list[
     return _code_table(
         read_code_list(codes_file), {"diagnosis": {}, "procedure": {}}, report, code_format
     )
-
-
-def read_code_table(path: str | Path) -> list[dict[str, str]]:
-    """Read codes.tsv back, checking its header."""
-    path = Path(path)
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().splitlines()
-    if not lines or tuple(lines[0].split("\t")) != CODE_TABLE_COLUMNS:
-        raise InputError(
-            f"not a code table: the header must be {', '.join(CODE_TABLE_COLUMNS)}",
-            file=path,
-            row=1,
-        )
-    rows = []
-    for number, line in enumerate(lines[1:], start=2):
-        values = line.split("\t")
-        if len(values) != len(CODE_TABLE_COLUMNS):
-            raise InputError(
-                f"expected {len(CODE_TABLE_COLUMNS)} tab-separated fields, found {len(values)}",
-                file=path,
-                row=number,
-            )
-        rows.append(dict(zip(CODE_TABLE_COLUMNS, values, strict=True)))
-    return rows

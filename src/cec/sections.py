@@ -52,6 +52,7 @@ one-off phrase that happens to look like a title cannot carry patient text into 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -396,3 +397,24 @@ def _read_texts(path: str | Path) -> list[str]:
             raise InputError("missing or non-string note text", file=path, row=i, field="text")
         texts.append(text)
     return texts
+
+
+@dataclass(frozen=True)
+class NoteView:
+    """What the model reads: the full note, or the kept sections (Appendix E)."""
+
+    mode: str = "full"
+    split_titles: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
+
+    @classmethod
+    def from_report(cls, mode: str, sections_report: str | Path | None) -> NoteView:
+        if mode == "full" or sections_report is None:
+            return cls("full")
+        report = json.loads(Path(sections_report).read_text(encoding="utf-8"))
+        return cls("sections", tuple(report["split_titles"]), tuple(report["parameters"]["keep"]))
+
+    def __call__(self, text: str) -> str:
+        if self.mode == "full":
+            return text
+        return note_view(text, self.split_titles, "sections", self.keep)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from cec.llm.backbones import Backbone
 from cec.logs import job_log
-from cec.stage1.run import NoteView
+from cec.sections import NoteView
 from cec.stage2.methods import method
 from cec.stage2.run import predict_split
 

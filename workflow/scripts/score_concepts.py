@@ -6,7 +6,8 @@ from pathlib import Path
 
 from cec.llm.backbones import Backbone
 from cec.logs import job_log
-from cec.stage1.run import NoteView, score_notes
+from cec.sections import NoteView
+from cec.stage1.run import score_notes
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

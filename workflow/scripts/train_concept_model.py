@@ -5,7 +5,8 @@ import logging
 from cec.llm.backbones import Backbone
 from cec.llm.lora import LoraSettings
 from cec.logs import job_log
-from cec.stage1.run import NoteView, train_concept_model
+from cec.sections import NoteView
+from cec.stage1.run import train_concept_model
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

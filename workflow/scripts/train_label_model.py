@@ -4,7 +4,7 @@ import logging
 
 from cec.llm.backbones import Backbone
 from cec.logs import job_log
-from cec.stage1.run import NoteView
+from cec.sections import NoteView
 from cec.stage2.run import label_lora_settings, train_label_model
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from cec.artifacts import read_concept_texts
 from cec.errors import InputError
 from cec.io import atomic_write, write_json
 
@@ -188,21 +189,6 @@ def counts_line(summary: dict[str, Any]) -> str:
     if paper:
         line += f"; paper: {paper['total']} = {paper['parent']} parent + {paper['leaf']} leaf"
     return line
-
-
-def read_concept_texts(concepts_tsv: str | Path) -> dict[str, str]:
-    """concept_id -> text, from concepts.tsv (checked header and field count)."""
-    texts: dict[str, str] = {}
-    with open(concepts_tsv, encoding="utf-8") as fh:
-        header = fh.readline().rstrip("\n").split("\t")
-        if header != ["concept_id", "level", "owner", "text"]:
-            raise InputError("not a concepts.tsv header", file=concepts_tsv, row=1)
-        for number, line in enumerate(fh, start=2):
-            parts = line.rstrip("\n").split("\t")
-            if len(parts) != 4:
-                raise InputError("expected 4 tab-separated fields", file=concepts_tsv, row=number)
-            texts[parts[0]] = parts[3]
-    return texts
 
 
 def read_code_phrases(

@@ -9,16 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from importlib.resources import files
-from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
 
 from cec.errors import InputError
+from cec.llm.prompting import template_environment, template_path
 
 Level = Literal["parent", "leaf"]
-PROMPT_DIR = Path(str(files("cec") / "resources" / "prompts"))
 DEFAULT_TEMPLATES: dict[str, str] = {
     "parent": "concepts_parent_v1.jinja2",
     "leaf": "concepts_leaf_v1.jinja2",
@@ -36,7 +34,7 @@ class CodeRow:
 
 
 def code_rows(table: Sequence[Mapping[str, str]]) -> list[CodeRow]:
-    """CodeRows from codes.tsv rows (see cec.prepare.read_code_table)."""
+    """CodeRows from codes.tsv rows (see cec.artifacts.read_code_table)."""
     return [
         CodeRow(r["code"], r["description"], r["parent"], r["parent_description"]) for r in table
     ]
@@ -52,30 +50,6 @@ class ConceptRequest:
     prompt: str
     template: str
     attempt: int = 0
-
-
-def template_path(name: str, folder: Path | None = None) -> Path:
-    """Resolve a template name in the shipped prompt folder (or an explicit path)."""
-    candidate = Path(name)
-    if candidate.is_file():
-        return candidate
-    path = (folder or PROMPT_DIR) / name
-    if not path.is_file():
-        raise InputError("prompt template not found", file=path)
-    return path
-
-
-def template_environment(folder: Path) -> jinja2.Environment:
-    """The one jinja2 set-up of every prompt: a missing variable is an error, text is
-    kept byte for byte (trailing newline, no escaping)."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["pyrepr"] = repr
-    return env
 
 
 def render(template: str, **variables: Any) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from cec.artifacts import read_code_table
 from cec.evaluation.metrics import (
     METRICS,
     evaluate_files,
@@ -17,7 +18,6 @@ from cec.evaluation.metrics import (
     tune_threshold,
 )
 from cec.io import write_json
-from cec.prepare import read_code_table
 
 
 def label_codes(codes_tsv: str | Path) -> list[str]:

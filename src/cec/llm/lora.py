@@ -1,12 +1,14 @@
 """LoRA fine-tuning of a yes/no answerer, shared by both stages.
 
 A training step takes `grad_accum` question/answer pairs about one note and runs the note
-once (see `yesno.shared_prefix_loss`): the mean loss over the pairs equals accumulating
-them one by one (Appendix A: gradient accumulation 4, batch 1), at the cost of a single
-prefix pass. The loss is the next-token cross-entropy of the correct answer over the whole
-vocabulary (the paper appends the answer and fine-tunes), or optionally a 2-way Yes/No
-one. CPU runs fp32 LoRA with torch AdamW (matmuls optionally under bf16 autocast); CUDA
-runs bf16, optionally 4-bit QLoRA, with paged AdamW 8-bit (bitsandbytes), as in the paper.
+once (see `yesno.shared_prefix_loss`): with LoRA dropout 0 its gradient is that of
+accumulating the pairs one by one (Appendix A: gradient accumulation 4, batch 1); with
+dropout the masks of one pass differ from those of several, so the two agree in
+expectation. It costs a single prefix pass. The loss is the next-token cross-entropy of
+the correct answer over the whole vocabulary (the paper appends the answer and
+fine-tunes), or optionally a 2-way Yes/No one. CPU runs fp32 LoRA with torch AdamW
+(matmuls optionally under bf16 autocast); CUDA runs bf16, optionally 4-bit QLoRA, with
+paged AdamW 8-bit (bitsandbytes), as in the paper.
 """
 
 from __future__ import annotations

@@ -13,12 +13,39 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from cec.concepts.prompts import template_environment, template_path
 from cec.errors import InputError
+
+PROMPT_DIR = Path(str(files("cec") / "resources" / "prompts"))
+
+
+def template_path(name: str, folder: Path | None = None) -> Path:
+    """Resolve a template name in the shipped prompt folder (or an explicit path)."""
+    candidate = Path(name)
+    if candidate.is_file():
+        return candidate
+    path = (folder or PROMPT_DIR) / name
+    if not path.is_file():
+        raise InputError("prompt template not found", file=path)
+    return path
+
+
+def template_environment(folder: Path) -> jinja2.Environment:
+    """The one jinja2 set-up of every prompt: a missing variable is an error, text is
+    kept byte for byte (trailing newline, no escaping)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["pyrepr"] = repr
+    return env
 
 
 class AnswerTokenError(ValueError):

@@ -507,9 +507,9 @@ def shared_prefix_loss(
 
     `full_vocab`: the next-token loss of the correct answer over the whole vocabulary,
     what "we append the correct answer during fine-tuning" is (the default). `yes_no`: a
-    2-way loss over the two answer tokens only. Either equals accumulating the questions
-    one by one over their full prompts (the loss is a mean of per-question terms and the
-    note's activations are shared exactly).
+    2-way loss over the two answer tokens only. Either equals the mean of the questions'
+    losses over their full prompts (the note's activations are shared exactly); so does its
+    gradient when no dropout is active (dropout masks of one pass are not those of several).
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from cec.concepts.dedup import read_concept_texts
+from cec.artifacts import read_concept_texts
 from cec.errors import InputError
 from cec.io import atomic_write, read_jsonl, write_json
-from cec.llm.backbones import Backbone, load_model, torch_dtype
+from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
+from cec.llm.loading import load_base_model, load_scoring_model
 from cec.llm.lora import (
     Group,
     LoraSettings,
@@ -31,33 +31,11 @@ from cec.llm.lora import train as train_lora
 from cec.llm.prompting import CutStats, PromptEncoder, QuestionTemplate
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.llm.yesno import score_shared_prefix
+from cec.sections import NoteView
 from cec.stage1.trainset import gold_concepts
 
 log = logging.getLogger(__name__)
 TEMPLATE = "concept_question_v1.jinja2"
-
-
-@dataclass(frozen=True)
-class NoteView:
-    """What the model reads: the full note, or the kept sections (Appendix E)."""
-
-    mode: str = "full"
-    split_titles: tuple[str, ...] = ()
-    keep: tuple[str, ...] = ()
-
-    @classmethod
-    def from_report(cls, mode: str, sections_report: str | Path | None) -> NoteView:
-        if mode == "full" or sections_report is None:
-            return cls("full")
-        report = json.loads(Path(sections_report).read_text(encoding="utf-8"))
-        return cls("sections", tuple(report["split_titles"]), tuple(report["parameters"]["keep"]))
-
-    def __call__(self, text: str) -> str:
-        if self.mode == "full":
-            return text
-        from cec.sections import note_view
-
-        return note_view(text, self.split_titles, "sections", self.keep)
 
 
 def rank_auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
@@ -77,16 +55,6 @@ def rank_auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
         rank_sum += mid * sum(1 for _, y in ordered[i:j] if y)
         i = j
     return round((rank_sum - pos * (pos + 1) / 2) / (pos * neg), 4)
-
-
-def _device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device cuda requested but no CUDA device is available")
-    return requested
 
 
 def train_concept_model(
@@ -162,45 +130,6 @@ def train_concept_model(
         model, out_dir, provenance, report.losses, f"stage 1 ({backbone.name}): concept relevance"
     )
     return provenance
-
-
-def load_base_model(
-    backbone: Backbone, model_dir: str | Path, device: str = "auto", qlora: bool = False
-) -> tuple[Any, Any, str, str]:
-    """The backbone for LoRA training: CUDA in the backbone's dtype (4-bit with QLoRA),
-    CPU in fp32. Returns model, tokenizer, device and dtype."""
-    device = _device(device)
-    dtype = backbone.dtype if device == "cuda" else "float32"  # CPU: fp32 LoRA
-    model, tokenizer = load_model(
-        model_dir, dtype, device, backbone.revision, quantize_4bit=qlora and device == "cuda"
-    )
-    return model, tokenizer, device, dtype
-
-
-def load_scoring_model(
-    backbone: Backbone,
-    model_dir: str | Path,
-    adapter_dir: str | Path | None,
-    device: str = "auto",
-) -> tuple[Any, Any, dict[str, Any] | None]:
-    """The backbone with its adapter merged in (no LoRA detour per layer), for scoring.
-
-    CUDA scores in the backbone's dtype; CPU in `cpu_dtype` (the demo's bfloat16
-    runs 1.7x faster than float32 on avx512_bf16 CPUs). Without an adapter: the base model.
-    """
-    device = _device(device)
-    dtype = backbone.dtype if device == "cuda" else cpu_dtype_here(backbone.cpu_dtype)
-    provenance = None
-    if adapter_dir is None:
-        model, tokenizer = load_model(model_dir, dtype, device, backbone.revision)
-        return model.eval(), tokenizer, None
-    from peft import PeftModel
-
-    provenance = json.loads((Path(adapter_dir) / "provenance.json").read_text())
-    model, tokenizer = load_model(model_dir, provenance["dtype"], device, backbone.revision)
-    model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
-    model = model.to(torch_dtype(dtype)).eval()
-    return model, tokenizer, provenance
 
 
 def score_notes(

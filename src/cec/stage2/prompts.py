@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cec.concepts.prompts import template_environment, template_path
 from cec.errors import InputError
-from cec.llm.prompting import EncodedNote, single_token_answers
+from cec.llm.prompting import EncodedNote, single_token_answers, template_environment, template_path
 
 LABEL_TEMPLATE = "label_question_v1.jinja2"
 DIRECT_TEMPLATE = "direct_question_v1.jinja2"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import csv
 import hashlib
 import json
 import logging
@@ -16,11 +15,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cec.concepts.dedup import read_concept_texts
+from cec.artifacts import read_code_table, read_concept_texts, read_scores
 from cec.errors import InputError
 from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
+from cec.llm.loading import load_base_model, load_scoring_model
 from cec.llm.lora import (
     Group,
     LoraSettings,
@@ -33,8 +33,7 @@ from cec.llm.lora import (
 from cec.llm.lora import train as train_lora
 from cec.llm.prompting import CutStats
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
-from cec.prepare import read_code_table
-from cec.stage1.run import NoteView, load_base_model, load_scoring_model
+from cec.sections import NoteView
 from cec.stage2.methods import Method
 from cec.stage2.prompts import DIRECT_TEMPLATE, LABEL_TEMPLATE, LabelPromptEncoder, LabelTemplate
 from cec.stage2.sampling import CodeConcepts, ConceptView, training_rows
@@ -201,27 +200,6 @@ def train_label_model(
     provenance["variant"] = variant
     save_adapter(model, out_dir, provenance, report.losses, f"stage 2 ({backbone.name}, {variant})")
     return provenance
-
-
-def read_scores(scores_tsv: str | Path) -> dict[str, dict[str, float]]:
-    """Stage-1 answers: hadm_id -> concept_id -> p_yes."""
-    out: dict[str, dict[str, float]] = {}
-    with open(scores_tsv, encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t")
-        header = next(reader, None)
-        if header != ["hadm_id", "concept_id", "p_yes"]:
-            raise InputError(
-                "expected the header hadm_id, concept_id, p_yes", file=scores_tsv, row=1
-            )
-        for number, row in enumerate(reader, start=2):
-            try:
-                p = float(row[2])
-            except (IndexError, ValueError):
-                raise InputError(
-                    "p_yes is not a number", file=scores_tsv, row=number, field="p_yes"
-                ) from None
-            out.setdefault(row[0], {})[row[1]] = p
-    return out
 
 
 def predict_split(

@@ -30,6 +30,14 @@ def _sentences(rng: random.Random, pool: tuple[str, ...] | list[str], k: int) ->
     return rng.sample(list(pool), min(k, len(pool)))
 
 
+def shuffled_tail(rng: random.Random, items: list[str]) -> list[str]:
+    """The first item in place, the rest in a seeded random order. (`rng.shuffle(x[1:])`
+    shuffles a copy and leaves x as it was: the HPI order never varied.)"""
+    tail = items[1:]
+    rng.shuffle(tail)
+    return items[:1] + tail
+
+
 class DischargeSummaryWriter:
     """Composes one admission's discharge summary from the knowledge base."""
 
@@ -102,7 +110,7 @@ class DischargeSummaryWriter:
         hpi += [fill(s) for s in _sentences(rng, self.b["hpi_fillers"], rng.randint(2, 4))]
         for ck in acute[:3]:
             hpi.append(fill(rng.choice(ck.findings)))
-        rng.shuffle(hpi[1:])
+        hpi = shuffled_tail(rng, hpi)
         out.append("History of Present Illness:\n" + " ".join(hpi) + "\n")
         pmh = [f"- {fill(rng.choice(ck.mentions))}" for ck in chronic]
         pmh += [

@@ -1,0 +1,83 @@
+"""The files that stages hand to each other: one home for their readers and writers.
+
+A file written by one stage and read by another (`codes.tsv`, `concepts.tsv`, the stage-1
+scores) is parsed here, once, with the checks every reader needs (header, field count,
+numbers), so that no stage imports another stage to read its output.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from cec.errors import InputError
+from cec.io import atomic_write
+
+CODE_TABLE_COLUMNS = ("code", "kind", "description", "parent", "parent_description")
+
+
+def write_code_rows(path: Path, rows: list[dict[str, str]]) -> None:
+    with atomic_write(path) as fh:
+        fh.write("\t".join(CODE_TABLE_COLUMNS) + "\n")
+        for row in rows:
+            fh.write("\t".join(row[c].replace("\t", " ") for c in CODE_TABLE_COLUMNS) + "\n")
+
+
+def read_code_table(path: str | Path) -> list[dict[str, str]]:
+    """Read codes.tsv back, checking its header."""
+    path = Path(path)
+    with open(path, encoding="utf-8") as fh:
+        lines = fh.read().splitlines()
+    if not lines or tuple(lines[0].split("\t")) != CODE_TABLE_COLUMNS:
+        raise InputError(
+            f"not a code table: the header must be {', '.join(CODE_TABLE_COLUMNS)}",
+            file=path,
+            row=1,
+        )
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        values = line.split("\t")
+        if len(values) != len(CODE_TABLE_COLUMNS):
+            raise InputError(
+                f"expected {len(CODE_TABLE_COLUMNS)} tab-separated fields, found {len(values)}",
+                file=path,
+                row=number,
+            )
+        rows.append(dict(zip(CODE_TABLE_COLUMNS, values, strict=True)))
+    return rows
+
+
+def read_concept_texts(concepts_tsv: str | Path) -> dict[str, str]:
+    """concept_id -> text, from concepts.tsv (checked header and field count)."""
+    texts: dict[str, str] = {}
+    with open(concepts_tsv, encoding="utf-8") as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+        if header != ["concept_id", "level", "owner", "text"]:
+            raise InputError("not a concepts.tsv header", file=concepts_tsv, row=1)
+        for number, line in enumerate(fh, start=2):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 4:
+                raise InputError("expected 4 tab-separated fields", file=concepts_tsv, row=number)
+            texts[parts[0]] = parts[3]
+    return texts
+
+
+def read_scores(scores_tsv: str | Path) -> dict[str, dict[str, float]]:
+    """Stage-1 answers: hadm_id -> concept_id -> p_yes."""
+    out: dict[str, dict[str, float]] = {}
+    with open(scores_tsv, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        header = next(reader, None)
+        if header != ["hadm_id", "concept_id", "p_yes"]:
+            raise InputError(
+                "expected the header hadm_id, concept_id, p_yes", file=scores_tsv, row=1
+            )
+        for number, row in enumerate(reader, start=2):
+            try:
+                p = float(row[2])
+            except (IndexError, ValueError):
+                raise InputError(
+                    "p_yes is not a number", file=scores_tsv, row=number, field="p_yes"
+                ) from None
+            out.setdefault(row[0], {})[row[1]] = p
+    return out
