@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from cec import job_params
-from cec.stage2.methods import label_backbone as cec_label_backbone
+from cec.stage2 import methods as stage2_methods
 
 SPLITS = ["train", "dev", "test"]
 MIMIC_TABLES = [
@@ -164,29 +164,29 @@ def all_targets():
     return targets + evaluation_files()
 
 
-# Stage 2 (label model, predictions): methods and the files they need.
-FIXED_METHODS = ["direct_zeroshot", "direct_ft", "leaf_concepts"]
-METHOD_VARIANT = {
-    "direct_zeroshot": "direct",
-    "direct_ft": "direct",
-    "leaf_concepts": "leaf",
-}
+# Stage 2 (label model, predictions): methods and the files they need. The methods and
+# what each is (variant, k, template) are cec.stage2.methods' alone.
+FIXED_METHODS = list(stage2_methods.FIXED)
+
+
+def method_variant(method):
+    return stage2_methods.method(method).variant
 
 
 def cec_methods():
     """The cec_kN methods of the config, made in one job (they share their prompts)."""
-    return [m for m in config["stage2"]["methods"] if m.startswith("cec_k")]
+    return stage2_methods.cec_methods(config["stage2"]["methods"])
 
 
 def label_backbone(backbone, variant):
     """The model a row's prompts of one variant run on (the paper's Llama row: Bio-Medical-
     Llama-3-8B for the label model); cec.stage2.methods.label_backbone reads the config.
     """
-    return cec_label_backbone(config["stage2"], backbone, variant)
+    return stage2_methods.label_backbone(config["stage2"], backbone, variant)
 
 
 def label_template(variant):
-    kind = "direct" if variant == "direct" else "label"
+    kind = stage2_methods.template_kind(variant)
     return f"{PROMPT_DIR}/{config['stage2']['templates'][kind]}"
 
 
@@ -206,7 +206,7 @@ def predict_inputs(wildcards, method=None):
     """Inputs of one prediction job: the label adapter unless zero-shot, and stage-1
     answers unless direct coding."""
     method = method or wildcards.method
-    variant = METHOD_VARIANT.get(method, "cec")
+    variant = method_variant(method)
     d, b, s = wildcards.dataset, wildcards.backbone, wildcards.seed
     inputs = {
         "model": model_dir(label_backbone(b, variant)),
@@ -294,7 +294,7 @@ def ablation_methods():
 
 
 def k_methods():
-    return sorted(cec_methods(), key=lambda m: -int(m[len("cec_k") :]))
+    return stage2_methods.by_k_descending(cec_methods())
 
 
 def table4_backbone():

@@ -79,10 +79,10 @@ rule predict_labels:
     params:
         methods=lambda wildcards: [wildcards.method],
         label_backbone=lambda wildcards: label_backbone(
-            wildcards.backbone, METHOD_VARIANT[wildcards.method]
+            wildcards.backbone, method_variant(wildcards.method)
         ),
         backbone=lambda wildcards: config["backbones"][
-            label_backbone(wildcards.backbone, METHOD_VARIANT[wildcards.method])
+            label_backbone(wildcards.backbone, method_variant(wildcards.method))
         ],
         settings=job_params.stage2_prediction(config["stage2"]),
         note_view=config["note_view"],

@@ -8,7 +8,7 @@ there are several seeds); numbers cited from papers are marked with their BibTeX
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +204,50 @@ def ablation_table(
         for method in methods
     ]
     return render(caption, label, groups, rows, first_column)
+
+
+def metrics_by_cell(paths: Iterable[str | Path]) -> dict[tuple[str, str, str], Any]:
+    """(dataset, backbone, method) -> metrics, from `results/metrics/{d}/{b}/{m}.json`."""
+    return {(Path(p).parts[-3], Path(p).parts[-2], Path(p).stem): load_metrics(p) for p in paths}
+
+
+def build_table(
+    name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[tuple[str, str, str], Any],
+    published: Mapping[str, Any],
+) -> str:
+    """The LaTeX of Table 1-4 `name`, from the settings that table reads (see
+    `cec.job_params.table`) and the metrics of its cells."""
+    if name not in {"table1_main", "table2_ablation", "table3_concepts", "table4_auc"}:
+        raise ValueError(f"unknown table {name!r} (table1_main .. table4_auc)")
+    cec = params.get("cec_method")
+    rule = params.get("decision_rule_first", "dev_threshold")
+    note = params["data_note"]
+    both = "F1 at a dev-tuned threshold (dev thr.) and at the model's own answer (p > 0.5)"
+    datasets, backbones = params.get("datasets"), params.get("backbones")
+    if name == "table1_main":
+        ours = {(d, b): metrics.get((d, b, cec)) for d in datasets for b in backbones}
+        return table1(ours, datasets, backbones, published, note, rule)
+    if name == "table2_ablation":
+        caption = f"Ablation ({both}) on {escape(note)}."
+        return ablation_table(
+            metrics, params["ablation"], datasets, backbones, f1_keys(rule), cec, caption,
+            "tab:ablation", m=params["m"],
+        )  # fmt: skip
+    if name == "table3_concepts":
+        caption = f"Number of concepts shown per code ({both}) on {escape(note)}."
+        return ablation_table(
+            metrics, params["k_methods"], datasets, backbones, f1_keys(rule),
+            None,  # rows named C+ = k, C- = m, as in the paper's Table 3
+            caption, "tab:concepts", "Number of concepts", m=params["m"],
+        )  # fmt: skip
+    if name == "table4_auc":
+        backbone = params["table4_backbone"]
+        caption = f"Ablation (AUC, {escape(backbone)}) on {escape(note)}."
+        auc = [("auc_macro", "AUC Ma"), ("auc_micro", "AUC Mi")]
+        return ablation_table(
+            metrics, params["ablation"], datasets, [backbone], auc, cec, caption,
+            "tab:ablation-auc",
+        )  # fmt: skip
+    raise AssertionError(name)

@@ -15,7 +15,7 @@ equals its k = 6 row in Table 3, so Table 2's CEC is cec_k6.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +34,33 @@ class Method:
 
     @property
     def template(self) -> str:
-        return DIRECT_TEMPLATE if self.variant == "direct" else LABEL_TEMPLATE
+        return variant_template(self.variant)
 
     @property
     def uses_concepts(self) -> bool:
         return self.variant != "direct"
+
+
+def template_kind(variant: str) -> str:
+    """Which prompt a variant asks with: "direct" (no concepts) or "label" (Fig. 4); the
+    key of `stage2.templates` in the config."""
+    return "direct" if variant == "direct" else "label"
+
+
+def variant_template(variant: str) -> str:
+    """The default prompt template of a variant (the config can name another)."""
+    return DIRECT_TEMPLATE if template_kind(variant) == "direct" else LABEL_TEMPLATE
+
+
+def cec_methods(names: Iterable[str]) -> list[str]:
+    """The cec_kN methods among `names`, in order: one job makes them all (they share
+    their prompts, see `cec.stage2.score`)."""
+    return [n for n in names if method(n).variant == "cec"]
+
+
+def by_k_descending(names: Iterable[str]) -> list[str]:
+    """CEC methods from the most concepts shown to the fewest (Table 3's order)."""
+    return sorted(names, key=lambda n: -(method(n).k or 0))
 
 
 def method(name: str) -> Method:

@@ -34,8 +34,8 @@ from cec.llm.lora import train as train_lora
 from cec.llm.prompting import CutStats
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.sections import NoteView
-from cec.stage2.methods import Method
-from cec.stage2.prompts import DIRECT_TEMPLATE, LABEL_TEMPLATE, LabelPromptEncoder, LabelTemplate
+from cec.stage2.methods import Method, variant_template
+from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.sampling import CodeConcepts, ConceptView, training_rows
 from cec.stage2.score import LabelScorer
 
@@ -51,11 +51,6 @@ def concept_view(
     code_concepts: CodeConcepts, codes: Sequence[str], variant: str
 ) -> ConceptView | None:
     return None if variant == "direct" else ConceptView.build(code_concepts, codes, variant)
-
-
-def template_for(variant: str) -> str:
-    """The default template of a variant (the config can name another)."""
-    return DIRECT_TEMPLATE if variant == "direct" else LABEL_TEMPLATE
 
 
 def label_lora_settings(lora: Mapping[str, Any], steps: int, seed: int) -> LoraSettings:
@@ -136,7 +131,7 @@ def train_label_model(
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
     if lora.cpu_autocast is None:
         lora = replace(lora, cpu_autocast=cpu_dtype_here(backbone.cpu_dtype))
-    template = template or template_for(variant)
+    template = template or variant_template(variant)
     encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
     titles = code_titles(code_table)
     concepts = read_concept_texts(concepts_tsv)
@@ -231,7 +226,7 @@ def predict_split(
         raise ValueError(f"methods of one variant per call, got {sorted(variants)}")
     variant = variants.pop()
     model, tokenizer, provenance = load_scoring_model(backbone, model_dir, adapter_dir, device)
-    template = template or template_for(variant)
+    template = template or variant_template(variant)
     if provenance is not None and provenance["template"] != Path(template).name:
         raise InputError(f"the adapter was trained with {provenance['template']}", file=adapter_dir)
     encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
