@@ -81,8 +81,14 @@ def build_tiny_model(
     seed: int = 0,
     sliding_window: int | None = None,
     vocab_size: int = 512,
+    init_range: float | None = None,
 ) -> Path:
-    """Save a random `llama` or `gemma3_text` model and its tokenizer to `out_dir`."""
+    """Save a random `llama` or `gemma3_text` model and its tokenizer to `out_dir`.
+
+    A Gemma with a sliding window gets one sliding and one full attention layer, as the
+    real Gemma-3 mixes them, so that both mask kinds are exercised. `init_range` (the
+    weights' std; the default 0.02 keeps p(yes) within about 1e-3 of 0.5) spreads the
+    outputs, so that an equivalence test at a tight tolerance can tell a real error."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -92,6 +98,9 @@ def build_tiny_model(
     extra = {}
     if arch == "gemma3_text" and sliding_window is not None:
         extra["sliding_window"] = sliding_window
+        extra["layer_types"] = ["sliding_attention", "full_attention"]
+    if init_range is not None:
+        extra["initializer_range"] = init_range
     config = AutoConfig.for_model(
         arch,
         **sizes,
