@@ -49,7 +49,6 @@ from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate  # noqa: E402
 from cec.stage2.run import (  # noqa: E402
     build_label_trainset,
     code_titles,
-    label_lora_settings,
     train_label_model,
     write_label_trainset,
 )
@@ -241,7 +240,7 @@ def main() -> None:
     cview = ConceptView.build(code_concepts, codes, "cec")
     template2 = LabelTemplate.load(s2["templates"]["label"])
     lora2 = s2["lora"]
-    settings2 = label_lora_settings(lora2, args.steps2, s2["seeds"][0])  # as the workflow
+    settings2 = LoraSettings.from_config(lora2, args.steps2, s2["seeds"][0], lora2["targets"])
 
     def eval_stage2(step: int, model: Any) -> None:
         if step not in at_steps and step != args.steps2:

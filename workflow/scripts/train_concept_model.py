@@ -14,19 +14,8 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
     name = snakemake.wildcards.backbone
     backbone = Backbone.from_config(name, snakemake.params.backbone)
     cfg = snakemake.params.settings
-    lora = cfg["lora"]
-    settings = LoraSettings(
-        r=int(lora["r"]),
-        alpha=int(lora["alpha"]),
-        dropout=float(lora["dropout"]),
-        targets=backbone.lora_targets,
-        steps=int(cfg["steps"]),
-        grad_accum=int(lora["grad_accum"]),
-        lr=float(lora["lr"]),
-        seed=int(cfg["seed"]),
-        optimizer=str(lora["optimizer"]),
-        qlora=bool(lora["qlora"]),
-        loss=str(lora.get("loss", "full_vocab")),
+    settings = LoraSettings.from_config(
+        cfg["lora"], cfg["steps"], cfg["seed"], backbone.lora_targets
     )
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     provenance = train_concept_model(

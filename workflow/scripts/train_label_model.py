@@ -3,9 +3,10 @@
 import logging
 
 from cec.llm.backbones import Backbone
+from cec.llm.lora import LoraSettings
 from cec.logs import job_log
 from cec.sections import NoteView
-from cec.stage2.run import label_lora_settings, train_label_model
+from cec.stage2.run import train_label_model
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
@@ -13,7 +14,9 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
     name = snakemake.params.label_backbone
     backbone = Backbone.from_config(name, snakemake.params.backbone)
     cfg = snakemake.params.settings
-    settings = label_lora_settings(cfg["lora"], int(cfg["steps"]), int(snakemake.wildcards.seed))
+    lora = cfg["lora"]
+    seed = snakemake.wildcards.seed
+    settings = LoraSettings.from_config(lora, cfg["steps"], seed, lora["targets"])
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     provenance = train_label_model(
         backbone,

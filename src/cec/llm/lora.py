@@ -20,7 +20,7 @@ import math
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,27 @@ class LoraSettings:
     qlora: bool = False
     cpu_autocast: str | None = None  # e.g. "bfloat16": CPU matmuls in bf16, weights fp32
     loss: str = "full_vocab"  # full_vocab (next-token CE) | yes_no (2-way CE)
+
+    @classmethod
+    def from_config(
+        cls, lora: Mapping[str, Any], steps: int, seed: int, targets: Sequence[str]
+    ) -> LoraSettings:
+        """Settings from a config `lora` block (stage1.lora, stage2.lora), the job's step
+        count and seed, and the modules to adapt (stage 1: the backbone's `lora_targets`;
+        stage 2: the block's own `targets`)."""
+        return cls(
+            r=int(lora["r"]),
+            alpha=int(lora["alpha"]),
+            dropout=float(lora["dropout"]),
+            targets=tuple(targets),
+            steps=int(steps),
+            grad_accum=int(lora["grad_accum"]),
+            lr=float(lora["lr"]),
+            seed=int(seed),
+            optimizer=str(lora["optimizer"]),
+            qlora=bool(lora["qlora"]),
+            loss=str(lora.get("loss", "full_vocab")),
+        )
 
 
 @dataclass
@@ -210,41 +231,85 @@ def settings_dict(s: LoraSettings) -> dict[str, Any]:
     return d
 
 
+@dataclass(frozen=True)
+class AdapterRun:
+    """What one adapter is trained from and for: the provenance an adapter carries (enough
+    to tell two adapters apart and to redo one), minus what training itself measures."""
+
+    stage: str  # e.g. "concept relevance (stage 1)"
+    title: str  # of the loss plot
+    backbone: Any  # cec.llm.backbones.Backbone, with the note budget as trained
+    model_dir: str | Path
+    device: str
+    dtype: str
+    template: str
+    answer_ids: tuple[int, int]
+    note_view: str
+    trainset: str | Path
+    out_dir: str | Path
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. the label variant
+
+
 def adapter_provenance(
-    stage: str,
-    backbone: Any,
-    model_dir: str | Path,
-    device: str,
-    dtype: str,
-    s: LoraSettings,
-    template: str,
-    answer_ids: tuple[int, int],
-    note_view: str,
-    notes: int,
-    truncated: int,
-    trainset: str | Path,
-    report: TrainReport,
+    run: AdapterRun, s: LoraSettings, notes: int, truncated: int, report: TrainReport
 ) -> dict[str, Any]:
     """What a trained adapter came from: enough to tell two adapters apart and to redo one."""
     import hashlib
 
     return {
-        "stage": stage,
-        "backbone": backbone.name,
-        "base_model": str(model_dir),
-        "revision": backbone.revision,
-        "device": device,
-        "dtype": dtype,
+        "stage": run.stage,
+        "backbone": run.backbone.name,
+        "base_model": str(run.model_dir),
+        "revision": run.backbone.revision,
+        "device": run.device,
+        "dtype": run.dtype,
         "lora": settings_dict(s),
-        "template": template,
-        "answer_token_ids": list(answer_ids),
-        "note_budget_tokens": backbone.note_budget,
-        "note_view": note_view,
+        "template": run.template,
+        "answer_token_ids": list(run.answer_ids),
+        "note_budget_tokens": run.backbone.note_budget,
+        "note_view": run.note_view,
         "notes": notes,
         "notes_truncated": truncated,
         "share_truncated": round(truncated / max(1, notes), 4),
-        "trainset_sha256": hashlib.sha256(Path(trainset).read_bytes()).hexdigest(),
+        "trainset_sha256": hashlib.sha256(Path(run.trainset).read_bytes()).hexdigest(),
         "train_seconds": round(report.seconds, 1),
         "train_tokens": report.tokens,
         "loss_curve": [round(x, 5) for x in report.losses],
+        **run.extra,
     }
+
+
+def fit_adapter(
+    model: Any,
+    items: Sequence[tuple[list[int], list[list[int]], list[int]]],
+    truncated: int,
+    run: AdapterRun,
+    s: LoraSettings,
+    progress: bool = True,
+    after_step: Callable[[int, Any], None] | None = None,
+) -> dict[str, Any]:
+    """The training skeleton both stages share: `items` (note ids, question ids, labels per
+    note) cut into steps, LoRA attached and trained, its compute logged, the adapter saved
+    with its provenance. Returns the provenance."""
+    from cec.llm.token_meter import TokenMeter, log_compute
+
+    groups = make_groups(items, s.grad_accum, s.steps, s.seed)
+    model = attach_lora(model, s)
+    log.info(
+        "%s: LoRA on %s, %d steps of %d pairs, %d notes (%.1f%% cut to %s note tokens)",
+        run.stage,
+        run.backbone.name,
+        s.steps,
+        s.grad_accum,
+        len(items),
+        100 * truncated / max(1, len(items)),
+        run.backbone.note_budget,
+    )
+    meter = TokenMeter(model)
+    report = train(model, groups, run.answer_ids, s, progress, after_step)
+    meter.minimum = report.tokens
+    dtype = compute_dtype(run.device, run.dtype, s)
+    log_compute(log, meter.summary("train", dtype, report.seconds))
+    provenance = adapter_provenance(run, s, len(items), truncated, report)
+    save_adapter(model, run.out_dir, provenance, report.losses, run.title)
+    return provenance

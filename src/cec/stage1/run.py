@@ -18,16 +18,7 @@ from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
-from cec.llm.lora import (
-    Group,
-    LoraSettings,
-    adapter_provenance,
-    attach_lora,
-    compute_dtype,
-    make_groups,
-    save_adapter,
-)
-from cec.llm.lora import train as train_lora
+from cec.llm.lora import AdapterRun, LoraSettings, fit_adapter
 from cec.llm.prompting import CutStats, PromptEncoder, QuestionTemplate
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.llm.yesno import score_shared_prefix
@@ -96,40 +87,20 @@ def train_concept_model(
         truncated += enc.truncated
         pairs = by_note[hadm]
         items.append((enc.ids, [questions[c] for c, _ in pairs], [y for _, y in pairs]))
-    groups: list[Group] = make_groups(items, lora.grad_accum, lora.steps, lora.seed)
-    model = attach_lora(model, lora)
-    log.info(
-        "stage-1 LoRA on %s: %d steps of %d pairs, %d notes (%.1f%% truncated to %d tokens)",
-        backbone.name,
-        lora.steps,
-        lora.grad_accum,
-        len(items),
-        100 * truncated / max(1, len(items)),
-        backbone.note_budget,
-    )
-    meter = TokenMeter(model)
-    report = train_lora(model, groups, encoder.answer_ids, lora, progress, after_step)
-    meter.minimum = report.tokens
-    log_compute(log, meter.summary("train", compute_dtype(device, dtype, lora), report.seconds))
-    provenance = adapter_provenance(
+    run = AdapterRun(
         "concept relevance (stage 1)",
+        f"stage 1 ({backbone.name}): concept relevance",
         backbone,
         model_dir,
         device,
         dtype,
-        lora,
         template,
         encoder.answer_ids,
         view.mode,
-        len(items),
-        truncated,
         trainset_path,
-        report,
+        out_dir,
     )
-    save_adapter(
-        model, out_dir, provenance, report.losses, f"stage 1 ({backbone.name}): concept relevance"
-    )
-    return provenance
+    return fit_adapter(model, items, truncated, run, lora, progress, after_step)
 
 
 def score_notes(

@@ -21,16 +21,7 @@ from cec.io import atomic_write, read_jsonl, write_json
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
-from cec.llm.lora import (
-    Group,
-    LoraSettings,
-    adapter_provenance,
-    attach_lora,
-    compute_dtype,
-    make_groups,
-    save_adapter,
-)
-from cec.llm.lora import train as train_lora
+from cec.llm.lora import AdapterRun, LoraSettings, fit_adapter
 from cec.llm.prompting import CutStats
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.sections import NoteView
@@ -51,24 +42,6 @@ def concept_view(
     code_concepts: CodeConcepts, codes: Sequence[str], variant: str
 ) -> ConceptView | None:
     return None if variant == "direct" else ConceptView.build(code_concepts, codes, variant)
-
-
-def label_lora_settings(lora: Mapping[str, Any], steps: int, seed: int) -> LoraSettings:
-    """LoRA settings of the label model from the `stage2.lora` block and the row's steps
-    (`cec.job_params.stage2_training` resolves them)."""
-    return LoraSettings(
-        r=int(lora["r"]),
-        alpha=int(lora["alpha"]),
-        dropout=float(lora["dropout"]),
-        targets=tuple(lora["targets"]),
-        steps=int(steps),
-        grad_accum=int(lora["grad_accum"]),
-        lr=float(lora["lr"]),
-        seed=seed,
-        optimizer=str(lora["optimizer"]),
-        qlora=bool(lora["qlora"]),
-        loss=str(lora.get("loss", "full_vocab")),
-    )
 
 
 def build_label_trainset(
@@ -162,39 +135,21 @@ def train_label_model(
         truncated += enc.truncated
         pairs = by_note[hadm]
         items.append((enc.ids, [q for q, _ in pairs], [y for _, y in pairs]))
-    groups: list[Group] = make_groups(items, lora.grad_accum, lora.steps, lora.seed)
-    model = attach_lora(model, lora)
-    log.info(
-        "stage-2 LoRA (%s) on %s: %d steps of %d questions, %d notes (%.1f%% truncated)",
-        variant,
-        backbone.name,
-        lora.steps,
-        lora.grad_accum,
-        len(items),
-        100 * truncated / max(1, len(items)),
-    )
-    meter = TokenMeter(model)
-    report = train_lora(model, groups, encoder.answer_ids, lora, progress, after_step)
-    meter.minimum = report.tokens
-    log_compute(log, meter.summary("train", compute_dtype(device, dtype, lora), report.seconds))
-    provenance = adapter_provenance(
+    run = AdapterRun(
         f"label model (stage 2), variant {variant}",
+        f"stage 2 ({backbone.name}, {variant})",
         backbone,
         model_dir,
         device,
         dtype,
-        lora,
         Path(template).name,
         encoder.answer_ids,
         view.mode,
-        len(items),
-        truncated,
         trainset_path,
-        report,
+        out_dir,
+        {"variant": variant},
     )
-    provenance["variant"] = variant
-    save_adapter(model, out_dir, provenance, report.losses, f"stage 2 ({backbone.name}, {variant})")
-    return provenance
+    return fit_adapter(model, items, truncated, run, lora, progress, after_step)
 
 
 def predict_split(
