@@ -7,7 +7,7 @@ from cec.llm.backbones import Backbone
 from cec.logs import job_log
 from cec.sections import NoteView
 from cec.stage2.methods import method
-from cec.stage2.run import predict_split
+from cec.stage2.run import PredictionInputs, PredictionSettings, predict_split
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
@@ -17,23 +17,16 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
     cfg = snakemake.params.settings
     methods = [method(m) for m in snakemake.params.methods]
     outputs = dict(zip(snakemake.params.methods, snakemake.output, strict=True))
-    predict_split(
-        backbone,
+    inputs = PredictionInputs(
         snakemake.input.model,
         snakemake.input.get("adapter"),
-        methods,
         snakemake.input.split,
         snakemake.input.get("scores"),
         snakemake.input.codes,
         json.loads(Path(snakemake.input.code_concepts).read_text()),
         snakemake.input.concepts,
-        outputs,
-        seed=int(snakemake.wildcards.seed),
-        m=int(cfg["m"]),
-        train_k=int(cfg["k"]),
-        view=NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections")),
-        max_tokens=int(cfg["max_tokens"]),
-        row_tokens=int(cfg["row_tokens"]),
-        device=cfg["device"],
-        template=snakemake.input.template,
     )
+    view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
+    seed = int(snakemake.wildcards.seed)
+    settings = PredictionSettings.from_config(cfg, seed, view, snakemake.input.template)
+    predict_split(backbone, methods, inputs, outputs, settings)

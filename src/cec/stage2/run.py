@@ -9,7 +9,7 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -152,30 +152,71 @@ def train_label_model(
     return fit_adapter(model, items, truncated, run, lora, progress, after_step)
 
 
+@dataclass(frozen=True)
+class PredictionInputs:
+    """The files one prediction job reads (`scores_tsv`: stage-1 answers, None for direct
+    coding; `adapter_dir`: None for zero-shot)."""
+
+    model_dir: str | Path
+    adapter_dir: str | Path | None
+    split_jsonl: str | Path
+    scores_tsv: str | Path | None
+    code_table: str | Path
+    code_concepts: CodeConcepts
+    concepts_tsv: str | Path
+
+
+@dataclass(frozen=True)
+class PredictionSettings:
+    """How a prediction job runs: the seed of its concept draws, m and the training k
+    (Section 3.4), the note view, the packing budget and the device."""
+
+    seed: int
+    m: int = 2
+    train_k: int = 5
+    view: NoteView = NoteView()
+    max_tokens: int = 4096
+    row_tokens: int = 640
+    device: str = "auto"
+    template: str | None = None
+    progress: bool = True
+
+    @classmethod
+    def from_config(
+        cls, stage2: Mapping[str, Any], seed: int, view: NoteView, template: str | None
+    ) -> PredictionSettings:
+        """From the `stage2` values a prediction reads (`cec.job_params.stage2_prediction`)."""
+        return cls(
+            seed=int(seed),
+            m=int(stage2["m"]),
+            train_k=int(stage2["k"]),
+            view=view,
+            max_tokens=int(stage2["max_tokens"]),
+            row_tokens=int(stage2["row_tokens"]),
+            device=str(stage2["device"]),
+            template=template,
+        )
+
+
 def predict_split(
     backbone: Backbone,
-    model_dir: str | Path,
-    adapter_dir: str | Path | None,
     methods: Sequence[Method],
-    split_jsonl: str | Path,
-    scores_tsv: str | Path | None,
-    code_table: str | Path,
-    code_concepts: CodeConcepts,
-    concepts_tsv: str | Path,
+    inputs: PredictionInputs,
     outputs: Mapping[str, str | Path],
-    *,
-    seed: int,
-    m: int = 2,
-    train_k: int = 5,
-    view: NoteView = NoteView(),
-    max_tokens: int = 4096,
-    row_tokens: int = 640,
-    device: str = "auto",
-    template: str | None = None,
-    progress: bool = True,
+    settings: PredictionSettings,
 ) -> dict[str, Any]:
     """P(code) for every (admission, code) of a split, for methods of one variant (they
     share the label model): writes `hadm_id code prob` per method."""
+    model_dir, adapter_dir = inputs.model_dir, inputs.adapter_dir
+    split_jsonl, scores_tsv = inputs.split_jsonl, inputs.scores_tsv
+    code_table, code_concepts, concepts_tsv = (
+        inputs.code_table,
+        inputs.code_concepts,
+        inputs.concepts_tsv,
+    )
+    seed, m, train_k, view = settings.seed, settings.m, settings.train_k, settings.view
+    max_tokens, row_tokens, device = settings.max_tokens, settings.row_tokens, settings.device
+    template, progress = settings.template, settings.progress
     variants = {mth.variant for mth in methods}
     if len(variants) != 1:
         raise ValueError(f"methods of one variant per call, got {sorted(variants)}")
