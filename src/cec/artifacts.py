@@ -13,6 +13,28 @@ from pathlib import Path
 from cec.errors import InputError
 from cec.io import atomic_write
 
+# Where the workflow writes the files that Python code outside a rule (`cec code`, the
+# backbone loader) finds by name. Rules keep their literal paths (the Snakemake idiom);
+# tests/test_artifacts.py checks that each pattern is a rule's output, so the two agree.
+PATTERNS: dict[str, str] = {
+    "codes": "results/data/{dataset}/codes.tsv",
+    "concepts": "results/concepts/{dataset}/concepts.tsv",
+    "code_concepts": "results/concepts/{dataset}/code_concepts.json",
+    "sections_report": "results/sections/{dataset}/sections_report.json",
+    "model": "results/models/{backbone}",
+    "concept_adapter": "results/adapters/{dataset}/{backbone}/concept",
+    "label_adapter": "results/adapters/{dataset}/{backbone}/label_{variant}/seed{seed}",
+    "scores": "results/scores/{dataset}/{backbone}/{split}.tsv",
+}
+
+
+def artifact(name: str, results: str | Path = "results", **wildcards: object) -> Path:
+    """The path of workflow output `name` under `results` (the workflow's results folder,
+    or a copy of it elsewhere) for the given wildcards."""
+    pattern = PATTERNS[name].removeprefix("results/")
+    return Path(results) / pattern.format(**wildcards)
+
+
 CODE_TABLE_COLUMNS = ("code", "kind", "description", "parent", "parent_description")
 
 

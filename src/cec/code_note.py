@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from cec.artifacts import read_concept_texts
+from cec.artifacts import artifact, read_concept_texts
 from cec.errors import InputError
 from cec.llm.backbones import Backbone
 from cec.llm.loading import load_scoring_model
@@ -65,13 +65,22 @@ class CodingSetup:
             results=results,
             backbone=Backbone.from_config(backbone, config["backbones"][backbone]),
             label_backbone=Backbone.from_config(label, config["backbones"][label]),
-            concept_adapter=results / "adapters" / dataset / backbone / "concept",
-            label_adapter=results / "adapters" / dataset / backbone / "label_cec" / f"seed{seed}",
-            concepts=results / "concepts" / dataset / "concepts.tsv",
-            code_concepts=results / "concepts" / dataset / "code_concepts.json",
-            codes=results / "data" / dataset / "codes.tsv",
+            concept_adapter=artifact(
+                "concept_adapter", results, dataset=dataset, backbone=backbone
+            ),
+            label_adapter=artifact(
+                "label_adapter",
+                results,
+                dataset=dataset,
+                backbone=backbone,
+                variant="cec",
+                seed=seed,
+            ),  # fmt: skip
+            concepts=artifact("concepts", results, dataset=dataset),
+            code_concepts=artifact("code_concepts", results, dataset=dataset),
+            codes=artifact("codes", results, dataset=dataset),
             sections_report=(
-                results / "sections" / dataset / "sections_report.json"
+                artifact("sections_report", results, dataset=dataset)
                 if view == "sections"
                 else None
             ),

@@ -94,7 +94,9 @@ class Backbone:
         if self.source == "hf":
             assert self.path is not None
             return Path(self.path)
-        return Path(results) / "models" / self.name
+        from cec.artifacts import artifact
+
+        return artifact("model", results, backbone=self.name)
 
 
 def torch_dtype(name: str) -> Any:
