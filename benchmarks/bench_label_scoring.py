@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from cec.artifacts import read_concept_texts
+from cec.config import load_config
 from cec.io import read_jsonl
 from cec.llm.backbones import Backbone, load_model, torch_dtype
 from cec.llm.cpu_dtype import cpu_dtype_here
@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = yaml.safe_load(args.config.read_text())
+    cfg = load_config(args.config)
     name = args.backbone or cfg["stage2"]["backbones"][0]
     backbone = Backbone.from_config(name, cfg["backbones"][name])
     s2 = cfg["stage2"]

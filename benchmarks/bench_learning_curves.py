@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_label_scoring import cpu_description  # noqa: E402
 
 from cec.artifacts import read_concept_texts  # noqa: E402
+from cec.config import load_config  # noqa: E402
 from cec.io import read_jsonl  # noqa: E402
 from cec.llm.backbones import Backbone  # noqa: E402
 from cec.llm.cpu_dtype import cpu_dtype_here  # noqa: E402
@@ -71,7 +72,7 @@ def build_data(work: Path, admissions: int, split: list[int]) -> dict[str, Any]:
             shutil.copytree(src, work / part, dirs_exist_ok=True)
         else:
             shutil.copy2(src, work / part)
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    base = load_config(REPO / "config/config.yaml")
     base["mimic"]["synthetic"].update(admissions=admissions, top50_split=split)
     base["datasets"] = {DATASET: base["datasets"][DATASET]}
     (work / "config/bench.yaml").write_text(yaml.safe_dump(base, sort_keys=False))

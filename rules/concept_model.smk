@@ -14,7 +14,9 @@ rule build_backbone:
     resources:
         **llm_resources("build"),
     params:
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        backbone=lambda wildcards: job_params.backbone_entry(
+            config["backbones"], wildcards.backbone
+        ),
     script:
         "../workflow/scripts/build_backbone.py"
 
@@ -56,7 +58,9 @@ rule train_concept_model:
     resources:
         **llm_resources("train"),
     params:
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        backbone=lambda wildcards: job_params.backbone_entry(
+            config["backbones"], wildcards.backbone
+        ),
         settings=lambda wildcards: job_params.stage1_training(
             config["stage1"], wildcards.backbone
         ),
@@ -82,7 +86,9 @@ rule score_concepts:
     resources:
         **llm_resources("score"),
     params:
-        backbone=lambda wildcards: config["backbones"][wildcards.backbone],
+        backbone=lambda wildcards: job_params.backbone_entry(
+            config["backbones"], wildcards.backbone
+        ),
         settings=job_params.stage1_scoring(config["stage1"]),
         note_view=config["note_view"],
     script:

@@ -48,9 +48,9 @@ rule train_label_model:
         label_backbone=lambda wildcards: label_backbone(
             wildcards.backbone, wildcards.variant
         ),
-        backbone=lambda wildcards: config["backbones"][
-            label_backbone(wildcards.backbone, wildcards.variant)
-        ],
+        backbone=lambda wildcards: job_params.backbone_entry(
+            config["backbones"], label_backbone(wildcards.backbone, wildcards.variant)
+        ),
         settings=lambda wildcards: job_params.stage2_training(
             config["stage2"], wildcards.backbone
         ),
@@ -81,9 +81,10 @@ rule predict_labels:
         label_backbone=lambda wildcards: label_backbone(
             wildcards.backbone, method_variant(wildcards.method)
         ),
-        backbone=lambda wildcards: config["backbones"][
-            label_backbone(wildcards.backbone, method_variant(wildcards.method))
-        ],
+        backbone=lambda wildcards: job_params.backbone_entry(
+            config["backbones"],
+            label_backbone(wildcards.backbone, method_variant(wildcards.method)),
+        ),
         settings=job_params.stage2_prediction(config["stage2"]),
         note_view=config["note_view"],
     script:
@@ -115,9 +116,9 @@ rule predict_cec:
     params:
         methods=cec_methods(),
         label_backbone=lambda wildcards: label_backbone(wildcards.backbone, "cec"),
-        backbone=lambda wildcards: config["backbones"][
-            label_backbone(wildcards.backbone, "cec")
-        ],
+        backbone=lambda wildcards: job_params.backbone_entry(
+            config["backbones"], label_backbone(wildcards.backbone, "cec")
+        ),
         settings=job_params.stage2_prediction(config["stage2"]),
         note_view=config["note_view"],
     script:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
+from cec.config import load_config
 from tests.tiny_workflow import TinyRun, snakemake
 
 pytestmark = pytest.mark.integration
@@ -34,12 +35,11 @@ def work(tiny_run: TinyRun) -> Path:
 
 def scheduled(work: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> list[Job]:
     """The jobs (rule, wildcards) that a dry run with the edited test config schedules."""
-    config = yaml.safe_load((work / "config/tiny.yaml").read_text())
+    config = load_config(work / "config/tiny.yaml")  # the schema's defaults filled in
     edited = copy.deepcopy(config)
     edit(edited)
     assert edited != config, "the edit changed nothing"
     path = tmp_path / "edited.yaml"
-    # key order kept: Snakemake compares params by their printed form
     path.write_text(yaml.safe_dump(edited, sort_keys=False))
     dry = snakemake(["all", "-n", "--configfile", str(path)], work)
     assert dry.returncode == 0, dry.stdout[-2000:] + dry.stderr[-2000:]

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
+from cec.config import load_config
 from cec.io import read_jsonl
 from cec.llm.token_meter import parse_compute
 from tests.conftest import REPO
@@ -318,10 +319,57 @@ def test_default_and_paper_configs_are_valid(tmp_path: Path) -> None:
     for name in ("config.yaml", "mimic3.yaml", "tiny.yaml"):
         config = yaml.safe_load((REPO / "config" / name).read_text())
         validate(config, str(REPO / "config" / "schema.yaml"))
-    paper = yaml.safe_load((REPO / "config" / "mimic3.yaml").read_text())
+    raw = yaml.safe_load((REPO / "config" / "mimic3.yaml").read_text())
+    assert "lora" not in raw["stage1"]  # the paper's constants live in the schema, once
+    paper = load_config(REPO / "config" / "mimic3.yaml")
     assert paper["stage1"]["backbones"] == ["llama3_8b", "gemma_7b"]
     assert paper["stage1"]["steps"] == {"default": 100, "gemma_7b": 500}  # Appendix A
-    assert paper["stage1"]["lora"]["optimizer"] == "paged_adamw_8bit"
+    lora = paper["stage1"]["lora"]
+    assert (lora["r"], lora["alpha"], lora["grad_accum"], lora["lr"]) == (32, 32, 4, 2e-4)
+    assert lora["optimizer"] == "paged_adamw_8bit"
+    assert paper["concepts"]["gamma"] == 0.83 and paper["stage2"]["trainset"]["k"] == 5
+
+
+def test_a_configfile_run_never_inherits_the_demo(tmp_path: Path) -> None:
+    """`--configfile config/mimic3.yaml` replaces the demo config instead of being merged
+    over it (Snakefile: the demo applies only without a config), and the schema's defaults
+    are the paper's values, not the demo's: no synthetic data, no demo learning rate,
+    batch or prompt."""
+    demo = load_config(REPO / "config" / "config.yaml")
+    paper = load_config(REPO / "config" / "mimic3.yaml")
+    assert "synthetic" in demo["mimic"] and "synthetic" not in paper["mimic"]
+    for block in ("stage1", "stage2"):
+        for key in ("lr", "grad_accum", "optimizer"):
+            assert paper[block]["lora"][key] != demo[block]["lora"][key], (block, key)
+    assert paper["stage2"]["templates"]["label"] == "label_question_v1.jinja2"  # Fig. 4
+    assert paper["note_view"] == "full" != demo["note_view"]
+    # a dry run of the paper's config with stand-ins for the data and the models: it plans
+    # the real-data jobs and nothing of the synthetic demo
+    work = copy_workflow(tmp_path)
+    config = yaml.safe_load((work / "config" / "mimic3.yaml").read_text())
+    mimic = work / "mimic"
+    mimic.mkdir()
+    for table in ("NOTEEVENTS", "DIAGNOSES_ICD", "PROCEDURES_ICD", "D_ICD_DIAGNOSES",
+                  "D_ICD_PROCEDURES"):  # fmt: skip
+        (mimic / f"{table}.csv.gz").write_bytes(b"")
+    config["mimic"]["dir"] = str(mimic)
+    for name, dataset in config["datasets"].items():
+        for split in ("train", "dev", "test"):
+            path = work / "splits" / name / f"{split}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("1\n")
+            dataset["split_files"][split] = str(path)
+    for name, entry in config["backbones"].items():
+        (work / "models" / name).mkdir(parents=True)
+        entry["path"] = str(work / "models" / name)
+    (work / "config" / "paper.yaml").write_text(yaml.safe_dump(config))
+    dry = _run(["all", "-n", "--configfile", "config/paper.yaml"], work)
+    text = dry.stdout + dry.stderr
+    assert dry.returncode == 0, text[-3000:]
+    assert "rule prepare_dataset" in text and "rule train_concept_model" in text
+    assert "synth_mimic" not in text and "results/synthetic" not in text
+    # the label jobs read Fig. 4 (the schema's default), not the demo's compact prompt
+    assert "label_question_v1.jinja2" in text and "compact" not in text
 
 
 def test_gemma_demo_layers_over_the_demo(tmp_path: Path) -> None:

@@ -224,7 +224,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_code(args: argparse.Namespace) -> int:
-    from cec.code_note import code_note, format_result, load_config
+    from cec.code_note import code_note, format_result
+    from cec.config import load_config
 
     result = code_note(
         args.note,

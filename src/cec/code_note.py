@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from cec.artifacts import artifact, read_concept_texts
 from cec.errors import InputError
 from cec.llm.backbones import Backbone
@@ -241,10 +239,3 @@ def format_result(result: dict[str, Any], threshold: float, show_all: bool) -> s
                 + ("" if e["of"] == c["code"] else "  [another code]")
             )
     return "\n".join(lines)
-
-
-def load_config(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("config file not found", file=path)
-    return dict(yaml.safe_load(path.read_text(encoding="utf-8")))

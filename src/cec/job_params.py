@@ -17,6 +17,22 @@ from typing import Any
 Config = Mapping[str, Any]
 
 
+def canonical(value: Any) -> Any:
+    """Mappings with their keys sorted, at every depth. Snakemake compares params by their
+    printed form, so a block passed as read would re-run its jobs when only the order of
+    its keys changed (a config file rewritten, or a default filled in by the schema)."""
+    if isinstance(value, Mapping):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return [canonical(item) for item in value]
+    return value
+
+
+def backbone_entry(backbones: Config, name: str) -> dict[str, Any]:
+    """A backbone's config entry, as a job's params."""
+    return canonical(backbones[name])
+
+
 def steps_for(block: Config, row_backbone: str) -> int:
     """A stage's step count for one backbone row (`steps.<row>` or `steps.default`)."""
     steps = block["steps"]
@@ -27,13 +43,13 @@ def concept_generation(concepts: Config) -> dict[str, Any]:
     """Concept generation reads its mode, batching, retries and API settings; `gamma`
     belongs to de-duplication, and the recordings path is passed resolved per dataset."""
     keep = ("mode", "batch", "max_parse_retries", "api")
-    return {key: concepts[key] for key in keep}
+    return canonical({key: concepts[key] for key in keep})
 
 
 def stage1_training(stage1: Config, row_backbone: str) -> dict[str, Any]:
     """One concept adapter: its LoRA block, its step count, its seed and its device."""
     return {
-        "lora": dict(stage1["lora"]),
+        "lora": canonical(stage1["lora"]),
         "steps": steps_for(stage1, row_backbone),
         "seed": int(stage1["trainset"]["seed"]),
         "device": stage1["device"],
@@ -48,7 +64,7 @@ def stage2_training(stage2: Config, row_backbone: str) -> dict[str, Any]:
     """One label adapter: the LoRA block and the step count of its row (the seed and the
     variant are wildcards)."""
     return {
-        "lora": dict(stage2["lora"]),
+        "lora": canonical(stage2["lora"]),
         "steps": steps_for(stage2, row_backbone),
         "device": stage2["device"],
     }
