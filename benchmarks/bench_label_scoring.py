@@ -32,6 +32,7 @@ from cec.config import load_config
 from cec.io import read_jsonl
 from cec.llm.backbones import Backbone, load_model, torch_dtype
 from cec.llm.cpu_dtype import cpu_dtype_here
+from cec.llm.token_meter import TokenMeter
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.run import code_titles
 from cec.stage2.sampling import ConceptView
@@ -54,30 +55,6 @@ def cpu_description() -> str:
         pass
     have = [f for f in FLAGS if f in flags] or ["none of " + ", ".join(FLAGS)]
     return f"{model}; {', '.join(have)}; torch {torch.__version__}"
-
-
-class ForwardClock:
-    """Wall time inside the decoder's forward calls, and the token positions they computed
-    (padding included: what the model paid for), from hooks on the decoder module."""
-
-    def __init__(self, model: Any) -> None:
-        self.seconds = 0.0
-        self.positions = 0
-        self._start = 0.0
-        decoder = model.get_decoder()
-        decoder.register_forward_pre_hook(self._pre, with_kwargs=True)
-        decoder.register_forward_hook(self._post)
-
-    def _pre(self, _module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        if ids is None:
-            ids = kwargs.get("inputs_embeds")
-        if ids is not None:
-            self.positions += int(ids.shape[0]) * int(ids.shape[1])
-        self._start = time.perf_counter()
-
-    def _post(self, *_: Any) -> None:
-        self.seconds += time.perf_counter() - self._start
 
 
 def plain_forward_seconds(model: Any, tokens: int, chunk: int = 512) -> float:
@@ -111,7 +88,7 @@ def main() -> None:
     model, tokenizer = load_model(args.results / "models" / name)
     dtype = cpu_dtype_here(backbone.cpu_dtype)
     model = model.to(torch_dtype(dtype)).eval()
-    clock = ForwardClock(model)
+    clock = TokenMeter(model)
     data = args.results / "data" / args.dataset
     titles = code_titles(data / "codes.tsv")
     concepts_dir = args.results / "concepts" / args.dataset
@@ -146,14 +123,14 @@ def main() -> None:
             segments, _, _ = scorer.build(str(rec["hadm_id"]), wanted, p_yes)
             tokens += len(prefix) + sum(len(s.ids) for s in segments)
             inputs.append((prefix, str(rec["hadm_id"]), p_yes))
-        clock.seconds, clock.positions = 0.0, 0
+        clock.forward_seconds, clock.positions = 0.0, 0
         start = time.perf_counter()
         with torch.no_grad():
             for prefix, hadm_id, p_yes in inputs:
                 scorer.score(prefix, hadm_id, wanted, p_yes)
         total = time.perf_counter() - start
         per_note = total / max(1, len(records))
-        outside = 100 * (total - clock.seconds) / total if total else 0.0
+        outside = 100 * (total - clock.forward_seconds) / total if total else 0.0
         computed = clock.positions
         plain = plain_forward_seconds(model, tokens)
         print(

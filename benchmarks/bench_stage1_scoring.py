@@ -21,11 +21,12 @@ import torch
 from cec.io import read_jsonl
 from cec.llm.backbones import load_model
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
+from cec.llm.token_meter import TokenMeter  # noqa: E402
 from cec.llm.yesno import score_naive, score_shared_prefix
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_label_scoring import ForwardClock, plain_forward_seconds  # noqa: E402
+from bench_label_scoring import plain_forward_seconds  # noqa: E402
 
 
 def main() -> None:
@@ -45,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model, tokenizer = load_model(args.model)
     model.eval()
-    clock = ForwardClock(model)
+    clock = TokenMeter(model)
     enc = PromptEncoder(
         tokenizer, QuestionTemplate.load("concept_question_v1.jinja2"), args.note_tokens
     )
