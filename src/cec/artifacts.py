@@ -7,7 +7,9 @@ numbers), so that no stage imports another stage to read its output.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from cec.errors import InputError
@@ -69,12 +71,36 @@ def read_code_table(path: str | Path) -> list[dict[str, str]]:
     return rows
 
 
+CONCEPT_COLUMNS = ("concept_id", "level", "owner", "text")
+SCORE_COLUMNS = ("hadm_id", "concept_id", "p_yes")
+
+
+def write_concepts(path: str | Path, rows: Iterable[tuple[str, str, str, str]]) -> None:
+    """concepts.tsv: (concept_id, level, owner, text) per kept concept."""
+    with atomic_write(path) as fh:
+        fh.write("\t".join(CONCEPT_COLUMNS) + "\n")
+        for row in rows:
+            fh.write("\t".join(row) + "\n")
+
+
+@contextlib.contextmanager
+def scores_writer(path: str | Path) -> Iterator[Callable[[str, str, float], None]]:
+    """The stage-1 answers file, written row by row as notes are scored (atomically)."""
+    with atomic_write(path) as fh:
+        fh.write("\t".join(SCORE_COLUMNS) + "\n")
+
+        def write(hadm_id: str, concept_id: str, p_yes: float) -> None:
+            fh.write(f"{hadm_id}\t{concept_id}\t{p_yes:.6f}\n")
+
+        yield write
+
+
 def read_concept_texts(concepts_tsv: str | Path) -> dict[str, str]:
     """concept_id -> text, from concepts.tsv (checked header and field count)."""
     texts: dict[str, str] = {}
     with open(concepts_tsv, encoding="utf-8") as fh:
         header = fh.readline().rstrip("\n").split("\t")
-        if header != ["concept_id", "level", "owner", "text"]:
+        if tuple(header) != CONCEPT_COLUMNS:
             raise InputError("not a concepts.tsv header", file=concepts_tsv, row=1)
         for number, line in enumerate(fh, start=2):
             parts = line.rstrip("\n").split("\t")
@@ -90,7 +116,7 @@ def read_scores(scores_tsv: str | Path) -> dict[str, dict[str, float]]:
     with open(scores_tsv, encoding="utf-8", newline="") as fh:
         reader = csv.reader(fh, delimiter="\t")
         header = next(reader, None)
-        if header != ["hadm_id", "concept_id", "p_yes"]:
+        if tuple(header or ()) != SCORE_COLUMNS:
             raise InputError(
                 "expected the header hadm_id, concept_id, p_yes", file=scores_tsv, row=1
             )

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cec.artifacts import read_concept_texts
+from cec.artifacts import read_concept_texts, write_concepts
 from cec.errors import InputError
 from cec.io import atomic_write, write_json
 
@@ -117,11 +117,10 @@ def write_concept_set(
         raise InputError("no concepts to de-duplicate", file=raw_path)
     result = deduplicate(embed([c.text for c in raw], encoder), gamma)
     ids = {idx: f"C{n:04d}" for n, idx in enumerate(result.kept, start=1)}
-    with atomic_write(out_dir / "concepts.tsv") as fh:
-        fh.write("concept_id\tlevel\towner\ttext\n")
-        for idx in result.kept:
-            c = raw[idx]
-            fh.write(f"{ids[idx]}\t{c.level}\t{c.owner}\t{c.text}\n")
+    write_concepts(
+        out_dir / "concepts.tsv",
+        ((ids[i], raw[i].level, raw[i].owner, raw[i].text) for i in result.kept),
+    )
     with atomic_write(out_dir / "dedup_report.tsv") as fh:
         fh.write(
             "dropped\tdropped_level\tdropped_owner\tkept_id\tkept\tkept_level\t"

@@ -12,9 +12,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cec.artifacts import read_concept_texts
+from cec.artifacts import read_concept_texts, scores_writer
 from cec.errors import InputError
-from cec.io import atomic_write, read_jsonl, write_json
+from cec.io import read_jsonl, write_json
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
@@ -134,8 +134,7 @@ def score_notes(
     pairs: list[tuple[float, bool]] = []
     meter = TokenMeter(model)
     start = time.perf_counter()
-    with atomic_write(out_tsv) as fh:
-        fh.write("hadm_id\tconcept_id\tp_yes\n")
+    with scores_writer(out_tsv) as write_score:
         for rec in tqdm(
             records,
             desc=f"scoring {Path(split_jsonl).stem}",
@@ -150,7 +149,7 @@ def score_notes(
             meter.minimum += len(enc.ids) + sum(len(q) for q in questions)
             gold = set(gold_concepts(rec["labels"], code_concepts))
             for cid, p in zip(ids, probs, strict=True):
-                fh.write(f"{rec['hadm_id']}\t{cid}\t{p:.6f}\n")
+                write_score(rec["hadm_id"], cid, p)
                 y, yhat = cid in gold, p > 0.5
                 pairs.append((p, y))
                 correct += y == yhat
