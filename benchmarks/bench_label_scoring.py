@@ -34,9 +34,9 @@ from cec.llm.backbones import Backbone, load_model, torch_dtype
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.token_meter import TokenMeter
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
-from cec.stage2.run import code_titles
 from cec.stage2.sampling import ConceptView
 from cec.stage2.score import LabelScorer
+from cec.stage2.trainset import code_titles
 
 REPO = Path(__file__).resolve().parents[1]
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")

@@ -47,14 +47,14 @@ from cec.sections import NoteView  # noqa: E402
 from cec.stage1.run import rank_auc, train_concept_model  # noqa: E402
 from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, gold_concepts  # noqa: E402
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate  # noqa: E402
-from cec.stage2.run import (  # noqa: E402
-    build_label_trainset,
-    code_titles,
-    train_label_model,
-    write_label_trainset,
-)
+from cec.stage2.run import train_label_model  # noqa: E402
 from cec.stage2.sampling import ConceptView  # noqa: E402
 from cec.stage2.score import LabelScorer  # noqa: E402
+from cec.stage2.trainset import (  # noqa: E402
+    build_label_trainset,
+    code_titles,
+    write_label_trainset,
+)
 
 WORKFLOW_PARTS = ["Snakefile", "rules", "workflow", "config", "envs", "profiles", "report",
                   "src/cec/resources"]  # fmt: skip

@@ -25,26 +25,38 @@ def _conda_spec(spec: str) -> tuple[str, str]:
     return name, rest
 
 
-def test_env_pins_agree_with_pyproject() -> None:
+def env_packages(path) -> tuple[dict[str, str], str]:  # noqa: ANN001
+    """An env's packages (name -> version spec) and the extra its `-e ../[extra]` names."""
+    env = yaml.safe_load(path.read_text())
+    specs: list[str] = []
+    extra = ""
+    for dep in env["dependencies"]:
+        if isinstance(dep, dict):
+            for spec in dep.get("pip", []):
+                if spec.startswith("-e"):
+                    found = re.fullmatch(r"-e \.\./\[(\w+)\]", spec)
+                    assert found, f"{path.name}: {spec!r} names no extra"
+                    extra = found.group(1)
+                else:
+                    specs.append(spec)
+        elif not dep.startswith(("python", "pip")):
+            specs.append(dep)
+    return dict(_conda_spec(s) for s in specs), extra
+
+
+def test_each_env_installs_the_core_and_its_own_extra_only() -> None:
+    """Pins agree with pyproject.toml, and an env holds exactly the core and its family's
+    extra (the data rules' env carries no torch)."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    pins = dict(_split(s) for s in project["dependencies"])
-    checked = 0
+    core = dict(_split(s) for s in project["dependencies"])
+    extras = project["optional-dependencies"]
     for path in sorted((REPO / "envs").glob("*.yaml")):
-        env = yaml.safe_load(path.read_text())
-        specs: list[str] = []
-        for dep in env["dependencies"]:
-            if isinstance(dep, dict):
-                specs += [s for s in dep.get("pip", []) if not s.startswith("-e")]
-            elif not dep.startswith(("python", "pip")):
-                specs.append(dep)
-        for spec in specs:
-            name, version = _conda_spec(spec)
-            assert name in pins, f"{path.name}: {name} is not a dependency in pyproject.toml"
-            assert version == pins[name], f"{path.name}: {name}{version} vs pyproject {pins[name]}"
-            checked += 1
-        pip_lists = [d.get("pip", []) for d in env["dependencies"] if isinstance(d, dict)]
-        assert any("-e ../" in pips for pips in pip_lists)
-    assert checked >= 15
+        packages, extra = env_packages(path)
+        assert extra == path.stem, f"{path.name} installs the extra {extra!r}"
+        wanted = dict(core, **dict(_split(s) for s in extras[extra]))
+        assert packages == wanted, f"{path.name}: {packages} vs core + [{extra}] {wanted}"
+    assert "torch" not in dict(_split(s) for s in project["dependencies"])
+    assert "torch" not in env_packages(REPO / "envs" / "data.yaml")[0]
 
 
 def test_every_rule_has_a_conda_env() -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from cec.artifacts import read_concept_texts
 from cec.llm.tiny import build_tiny_model, workflow_texts
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
-from cec.stage2.run import build_label_trainset, write_label_trainset
 from cec.stage2.sampling import ConceptView, prediction_layout
+from cec.stage2.trainset import build_label_trainset, write_label_trainset
 
 K, M = 5, 2
 

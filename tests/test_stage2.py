@@ -12,7 +12,6 @@ from cec.llm.tiny import build_tiny_model
 from cec.llm.yesno import Segment, path_ids, score_naive, score_tree, tree_chunks
 from cec.stage2.methods import method
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
-from cec.stage2.run import build_label_trainset
 from cec.stage2.sampling import (
     ConceptView,
     own_order,
@@ -21,6 +20,7 @@ from cec.stage2.sampling import (
     training_rows,
 )
 from cec.stage2.score import LabelScorer
+from cec.stage2.trainset import build_label_trainset
 
 # Fig. 4 of the paper, with its "..." filled by one more concept line.
 FIG4 = """You are a medical expert tasked with evaluating the presence of a disease in a patient's

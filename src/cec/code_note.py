@@ -26,8 +26,8 @@ from cec.llm.yesno import score_shared_prefix
 from cec.sections import NoteView
 from cec.stage2.methods import label_backbone
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
-from cec.stage2.run import code_titles, concept_view
 from cec.stage2.score import LabelScorer
+from cec.stage2.trainset import code_titles, concept_view
 
 
 @dataclass(frozen=True)

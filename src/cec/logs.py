@@ -14,6 +14,17 @@ from pathlib import Path
 from typing import TextIO
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Each job logs the third-party packages it loaded, so a test can check on a real run that
+# every rule's code needs no more than its conda env (envs/) installs.
+MODULES_LINE = "python packages loaded: "
+
+
+def loaded_packages() -> list[str]:
+    """Top-level names of the non-standard-library modules this process has imported."""
+    names = {name.split(".")[0] for name in list(sys.modules)}
+    return sorted(
+        n for n in names - set(sys.stdlib_module_names) if not n.startswith("_") and n != "cec"
+    )
 
 
 @contextlib.contextmanager
@@ -40,5 +51,6 @@ def job_log(path: str | Path, threads: int | None = None) -> Iterator[TextIO]:
             logging.getLogger("cec").exception("job failed")
             raise
         finally:
+            logging.getLogger("cec").info("%s%s", MODULES_LINE, " ".join(loaded_packages()))
             root.removeHandler(handler)
             sys.stderr = old

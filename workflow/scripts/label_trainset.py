@@ -1,4 +1,4 @@
-"""Snakemake adapter: rule label_trainset -> cec.stage2.run (Section 3.4, steps 1-3)."""
+"""Snakemake adapter: rule label_trainset -> cec.stage2.trainset (Section 3.4, steps 1-3)."""
 
 import json
 import logging
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cec.io import read_jsonl
 from cec.logs import job_log
-from cec.stage2.run import build_label_trainset, code_titles, write_label_trainset
+from cec.stage2.trainset import build_label_trainset, code_titles, write_label_trainset
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

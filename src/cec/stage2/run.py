@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from cec.artifacts import read_code_table, read_concept_texts, read_scores
+from cec.artifacts import read_concept_texts, read_scores
 from cec.errors import InputError
-from cec.io import atomic_write, read_jsonl, write_json
+from cec.io import atomic_write, read_jsonl
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
@@ -27,60 +25,11 @@ from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.sections import NoteView
 from cec.stage2.methods import Method, variant_template
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
-from cec.stage2.sampling import CodeConcepts, ConceptView, training_rows
+from cec.stage2.sampling import CodeConcepts
 from cec.stage2.score import LabelScorer
+from cec.stage2.trainset import code_titles, concept_view
 
 log = logging.getLogger(__name__)
-
-
-def code_titles(code_table: str | Path) -> dict[str, str]:
-    """Code -> the title its question shows (the code itself where the table has none)."""
-    return {r["code"]: r["description"] or r["code"] for r in read_code_table(code_table)}
-
-
-def concept_view(
-    code_concepts: CodeConcepts, codes: Sequence[str], variant: str
-) -> ConceptView | None:
-    return None if variant == "direct" else ConceptView.build(code_concepts, codes, variant)
-
-
-def build_label_trainset(
-    records: Iterable[Mapping[str, Any]],
-    codes: Sequence[str],
-    code_concepts: CodeConcepts,
-    variant: str,
-    seed: int,
-    k: int,
-    m: int,
-    false_per_true: float,
-) -> list[dict[str, Any]]:
-    view = concept_view(code_concepts, codes, variant)
-    rows: list[dict[str, Any]] = []
-    for rec in sorted(records, key=lambda r: int(r["hadm_id"])):
-        rows += training_rows(rec, codes, view, seed, k, m, false_per_true)
-    return rows
-
-
-def write_label_trainset(
-    rows: Sequence[Mapping[str, Any]],
-    out: str | Path,
-    summary_path: str | Path,
-    settings: Mapping[str, Any],
-) -> dict[str, Any]:
-    with atomic_write(out) as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    summary = {
-        "rows": len(rows),
-        "notes": len({r["hadm_id"] for r in rows}),
-        "true_codes": sum(r["label"] for r in rows),
-        "false_codes": sum(1 - r["label"] for r in rows),
-        "concept_lines": sum(len(r["concepts"]) for r in rows),
-        "settings": dict(settings),
-        "sha256": hashlib.sha256(Path(out).read_bytes()).hexdigest(),
-    }
-    write_json(summary_path, summary)
-    return summary
 
 
 def train_label_model(

@@ -1,0 +1,94 @@
+"""Each rule's code loads only what its conda env installs, checked on the real tiny run.
+
+Every job logs the third-party packages it imported (`cec.logs.MODULES_LINE`). For each
+job, each package must come from its env: the core and the env's extra (envs/*.yaml) with
+everything those require, or from Snakemake, which runs the script (its wrapper imports
+Snakemake into the job). A data rule that pulled in torch, or an evaluation rule that
+needed transformers, fails here, while `-e ../[extra]` would have installed it nowhere.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import metadata
+
+import pytest
+from packaging.requirements import Requirement
+
+from cec.logs import MODULES_LINE
+from tests.conftest import REPO
+from tests.test_envs import env_packages
+from tests.tiny_workflow import TinyRun
+
+pytestmark = pytest.mark.integration
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@cache
+def closure(name: str) -> frozenset[str]:
+    """A distribution and every distribution it requires (extras' requirements left out)."""
+    seen: set[str] = set()
+    todo = [_norm(name)]
+    while todo:
+        dist = todo.pop()
+        if dist in seen:
+            continue
+        seen.add(dist)
+        try:
+            requires = metadata.requires(dist) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for spec in requires:
+            req = Requirement(spec)
+            if req.marker is not None and "extra" in str(req.marker):
+                continue
+            todo.append(_norm(req.name))
+    return frozenset(seen)
+
+
+def rule_envs() -> dict[str, str]:
+    envs: dict[str, str] = {}
+    for smk in (REPO / "rules").glob("*.smk"):
+        rule = None
+        for line in smk.read_text().splitlines():
+            found = re.match(r"rule (\w+):", line)
+            rule = found.group(1) if found else rule
+            env = re.search(r'"\.\./envs/(\w+)\.yaml"', line)
+            if env and rule:
+                envs[rule] = env.group(1)
+    return envs
+
+
+def provided(env: str) -> set[str]:
+    packages, _ = env_packages(REPO / "envs" / f"{env}.yaml")
+    out = set(closure("snakemake")) | {"cec"}
+    for name in packages:
+        out |= closure(name)
+    return out
+
+
+def test_every_job_loads_only_what_its_env_installs(tiny_run: TinyRun) -> None:
+    tiny_run.require_success()
+    logs = tiny_run.work / "results" / "logs"
+    dist_of = {m: [_norm(d) for d in ds] for m, ds in metadata.packages_distributions().items()}
+    envs = rule_envs()
+    checked, problems = 0, []
+    for rule, env in sorted(envs.items()):
+        allowed = provided(env)
+        paths = sorted((logs / rule).rglob("*.log")) + sorted(logs.glob(f"{rule}.log"))
+        for path in paths:
+            lines = [x for x in path.read_text().splitlines() if MODULES_LINE in x]
+            assert lines, f"{path}: no '{MODULES_LINE}' line"
+            modules = lines[-1].split(MODULES_LINE, 1)[1].split()
+            for module in modules:
+                dists = dist_of.get(module)
+                if dists and not set(dists) & allowed:
+                    problems.append(f"{rule} ({env}): {module} from {dists} ({path.name})")
+            checked += 1
+    assert checked >= 20, checked
+    assert not problems, "\n".join(problems)
+    assert "torch" not in provided("data") and "torch" in provided("llm")
