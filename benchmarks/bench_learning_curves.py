@@ -40,7 +40,7 @@ from cec.io import read_jsonl  # noqa: E402
 from cec.llm.backbones import Backbone  # noqa: E402
 from cec.llm.cpu_dtype import cpu_dtype_here  # noqa: E402
 from cec.llm.loading import load_scoring_model  # noqa: E402
-from cec.llm.lora import LoraSettings  # noqa: E402
+from cec.llm.lora import LoraSettings, TrainingFiles, TrainingOptions  # noqa: E402
 from cec.llm.prompting import PromptEncoder, QuestionTemplate  # noqa: E402
 from cec.llm.yesno import score_shared_prefix  # noqa: E402
 from cec.sections import NoteView  # noqa: E402
@@ -210,10 +210,9 @@ def main() -> None:
 
     model_tokenizer = [AutoTokenizer.from_pretrained(model_dir)]
     adapter1 = work / "bench_adapters/concept"
-    train_concept_model(
-        backbone, model_dir, trainset, data / "train.jsonl", concepts_tsv, adapter1, settings1,
-        view=view, progress=False, after_step=eval_stage1,
-    )  # fmt: skip
+    files1 = TrainingFiles(model_dir, trainset, data / "train.jsonl", concepts_tsv, adapter1)
+    options1 = TrainingOptions(view, progress=False, after_step=eval_stage1)
+    train_concept_model(backbone, files1, settings1, options1)
 
     # stage-1 answers for the held-out notes, from the finished stage-1 model
     model, tokenizer, _ = load_scoring_model(backbone, model_dir, adapter1, "cpu")
@@ -269,12 +268,13 @@ def main() -> None:
               f"says Yes to {100 * share_yes:.0f}% of {len(pairs)} pairs", flush=True)  # fmt: skip
         save_partial()
 
-    train_label_model(
-        backbone, model_dir, label_set, data / "train.jsonl", concepts_tsv,
-        res / "data" / DATASET / "codes.tsv", work / "bench_adapters/label_cec", settings2, "cec",
-        view=view, template=str(REPO / "src/cec/resources/prompts" / s2["templates"]["label"]),
-        progress=False, after_step=eval_stage2,
+    files2 = TrainingFiles(
+        model_dir, label_set, data / "train.jsonl", concepts_tsv,
+        work / "bench_adapters/label_cec", code_table=res / "data" / DATASET / "codes.tsv",
     )  # fmt: skip
+    template2 = str(REPO / "src/cec/resources/prompts" / s2["templates"]["label"])
+    options2 = TrainingOptions(view, template=template2, progress=False, after_step=eval_stage2)
+    train_label_model(backbone, files2, settings2, "cec", options2)
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {
         "cpu": cpu_description(), "threads": args.threads, "backbone": name,

@@ -164,7 +164,7 @@ def test_the_trained_label_model_follows_the_answers_not_the_positions(tmp_path:
     as the others moved there."""
     from cec.llm.backbones import Backbone
     from cec.llm.loading import load_scoring_model
-    from cec.llm.lora import LoraSettings
+    from cec.llm.lora import LoraSettings, TrainingFiles, TrainingOptions
     from cec.llm.yesno import score_naive
     from cec.stage2.run import train_label_model
 
@@ -176,9 +176,11 @@ def test_the_trained_label_model_follows_the_answers_not_the_positions(tmp_path:
     lora = LoraSettings(r=32, alpha=128, dropout=0.0, targets=("k_proj", "v_proj"),
                         steps=200, grad_accum=8, lr=0.003, seed=13)  # fmt: skip
     template = "label_question_compact_v1.jinja2"
-    train_label_model(backbone, s["model"], s["trainset"], s["train"], s["concepts"],
-                      s["codes"], tmp_path / "adapter", lora, "cec", template=template,
-                      progress=False)  # fmt: skip
+    files = TrainingFiles(s["model"], s["trainset"], s["train"], s["concepts"],
+                          tmp_path / "adapter", code_table=s["codes"])  # fmt: skip
+    train_label_model(
+        backbone, files, lora, "cec", TrainingOptions(template=template, progress=False)
+    )
     model, tokenizer, _ = load_scoring_model(backbone, s["model"], tmp_path / "adapter", "cpu")
     encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 16)
     texts = read_concept_texts(s["concepts"])

@@ -7,7 +7,7 @@ from pathlib import Path
 from cec.llm.backbones import Backbone
 from cec.logs import job_log
 from cec.sections import NoteView
-from cec.stage1.run import score_notes
+from cec.stage1.run import ScoringFiles, score_notes
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
@@ -15,8 +15,7 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
     backbone = Backbone.from_config(snakemake.wildcards.backbone, snakemake.params.backbone)
     cfg = snakemake.params.settings
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
-    summary = score_notes(
-        backbone,
+    files = ScoringFiles(
         snakemake.input.model,
         snakemake.input.adapter,
         snakemake.input.split,
@@ -24,8 +23,8 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         json.loads(Path(snakemake.input.code_concepts).read_text()),
         snakemake.output.scores,
         snakemake.output.summary,
-        view=view,
-        batch_size=int(cfg["score_batch"]),
-        device=cfg["device"],
+    )
+    summary = score_notes(
+        backbone, files, view=view, batch_size=int(cfg["score_batch"]), device=cfg["device"]
     )
     logging.info("stage-1 scores: %s", summary)

@@ -3,7 +3,7 @@
 import logging
 
 from cec.llm.backbones import Backbone
-from cec.llm.lora import LoraSettings
+from cec.llm.lora import LoraSettings, TrainingFiles, TrainingOptions
 from cec.logs import job_log
 from cec.sections import NoteView
 from cec.stage1.run import train_concept_model
@@ -18,18 +18,15 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         cfg["lora"], cfg["steps"], cfg["seed"], backbone.lora_targets
     )
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
-    provenance = train_concept_model(
-        backbone,
+    files = TrainingFiles(
         snakemake.input.model,
         snakemake.input.trainset,
         snakemake.input.train,
         snakemake.input.concepts,
         snakemake.output[0],
-        settings,
-        view=view,
-        device=cfg["device"],
-        template=snakemake.input.template,
     )
+    options = TrainingOptions(view, cfg["device"], snakemake.input.template)
+    provenance = train_concept_model(backbone, files, settings, options)
     logging.info(
         "trained in %s s; final losses %s",
         provenance["train_seconds"],

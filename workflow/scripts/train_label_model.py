@@ -3,7 +3,7 @@
 import logging
 
 from cec.llm.backbones import Backbone
-from cec.llm.lora import LoraSettings
+from cec.llm.lora import LoraSettings, TrainingFiles, TrainingOptions
 from cec.logs import job_log
 from cec.sections import NoteView
 from cec.stage2.run import train_label_model
@@ -18,20 +18,16 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
     seed = snakemake.wildcards.seed
     settings = LoraSettings.from_config(lora, cfg["steps"], seed, lora["targets"])
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
-    provenance = train_label_model(
-        backbone,
+    files = TrainingFiles(
         snakemake.input.model,
         snakemake.input.trainset,
         snakemake.input.train,
         snakemake.input.concepts,
-        snakemake.input.codes,
         snakemake.output[0],
-        settings,
-        snakemake.wildcards.variant,
-        view=view,
-        device=cfg["device"],
-        template=snakemake.input.template,
+        code_table=snakemake.input.codes,
     )
+    options = TrainingOptions(view, cfg["device"], snakemake.input.template)
+    provenance = train_label_model(backbone, files, settings, snakemake.wildcards.variant, options)
     logging.info(
         "trained in %s s; final losses %s",
         provenance["train_seconds"],

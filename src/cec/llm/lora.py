@@ -79,6 +79,31 @@ class LoraSettings:
         )
 
 
+@dataclass(frozen=True)
+class TrainingFiles:
+    """What an adapter is trained from and where it goes (`code_table`: stage 2 only)."""
+
+    model_dir: str | Path
+    trainset: str | Path
+    train_jsonl: str | Path
+    concepts_tsv: str | Path
+    out_dir: str | Path
+    code_table: str | Path | None = None
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How an adapter is trained: the note view (a `cec.sections.NoteView`; None: the whole
+    note), device, prompt template (None: the stage's default), progress bar, and a hook
+    run after every step (the learning-curve benchmark evaluates there)."""
+
+    view: Any = None
+    device: str = "auto"
+    template: str | None = None
+    progress: bool = True
+    after_step: Callable[[int, Any], None] | None = None
+
+
 @dataclass
 class TrainReport:
     losses: list[float] = field(default_factory=list)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from cec.io import read_jsonl, write_json
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
-from cec.llm.lora import AdapterRun, LoraSettings, fit_adapter
+from cec.llm.lora import AdapterRun, LoraSettings, TrainingFiles, TrainingOptions, fit_adapter
 from cec.llm.prompting import CutStats, PromptEncoder, QuestionTemplate
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.llm.yesno import score_shared_prefix
@@ -50,20 +50,17 @@ def rank_auc(pairs: Sequence[tuple[float, bool]]) -> float | None:
 
 def train_concept_model(
     backbone: Backbone,
-    model_dir: str | Path,
-    trainset_path: str | Path,
-    train_jsonl: str | Path,
-    concepts_tsv: str | Path,
-    out_dir: str | Path,
+    files: TrainingFiles,
     lora: LoraSettings,
-    *,
-    view: NoteView = NoteView(),
-    device: str = "auto",
-    template: str = TEMPLATE,
-    progress: bool = True,
-    after_step: Callable[[int, Any], None] | None = None,
+    options: TrainingOptions | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the backbone on the pseudo-labelled concept questions; save the adapter."""
+    model_dir, trainset_path, train_jsonl = files.model_dir, files.trainset, files.train_jsonl
+    concepts_tsv, out_dir = files.concepts_tsv, files.out_dir
+    options = options or TrainingOptions()
+    view = options.view or NoteView()
+    device, template = options.device, options.template or TEMPLATE
+    progress, after_step = options.progress, options.after_step
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
     if lora.cpu_autocast is None:
         lora = replace(lora, cpu_autocast=cpu_dtype_here(backbone.cpu_dtype))
@@ -103,15 +100,22 @@ def train_concept_model(
     return fit_adapter(model, items, truncated, run, lora, progress, after_step)
 
 
+@dataclass(frozen=True)
+class ScoringFiles:
+    """What a stage-1 scoring job reads and writes."""
+
+    model_dir: str | Path
+    adapter_dir: str | Path
+    split_jsonl: str | Path
+    concepts_tsv: str | Path
+    code_concepts: Mapping[str, Mapping[str, Sequence[str]]]
+    out_tsv: str | Path
+    summary_json: str | Path
+
+
 def score_notes(
     backbone: Backbone,
-    model_dir: str | Path,
-    adapter_dir: str | Path,
-    split_jsonl: str | Path,
-    concepts_tsv: str | Path,
-    code_concepts: Mapping[str, Mapping[str, Sequence[str]]],
-    out_tsv: str | Path,
-    summary_json: str | Path,
+    files: ScoringFiles,
     *,
     view: NoteView = NoteView(),
     batch_size: int = 64,
@@ -119,6 +123,9 @@ def score_notes(
     progress: bool = True,
 ) -> dict[str, Any]:
     """p(yes) for every (admission, concept); accuracy against the gold-code pseudo-labels."""
+    model_dir, adapter_dir, split_jsonl = files.model_dir, files.adapter_dir, files.split_jsonl
+    concepts_tsv, code_concepts = files.concepts_tsv, files.code_concepts
+    out_tsv, summary_json = files.out_tsv, files.summary_json
     model, tokenizer, provenance = load_scoring_model(backbone, model_dir, adapter_dir, device)
     assert provenance is not None
     encoder = PromptEncoder(tokenizer, QuestionTemplate.load(provenance["template"]), 0)

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from cec.io import atomic_write, read_jsonl
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
-from cec.llm.lora import AdapterRun, LoraSettings, fit_adapter
+from cec.llm.lora import AdapterRun, LoraSettings, TrainingFiles, TrainingOptions, fit_adapter
 from cec.llm.prompting import CutStats
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.sections import NoteView
@@ -34,22 +34,20 @@ log = logging.getLogger(__name__)
 
 def train_label_model(
     backbone: Backbone,
-    model_dir: str | Path,
-    trainset_path: str | Path,
-    train_jsonl: str | Path,
-    concepts_tsv: str | Path,
-    code_table: str | Path,
-    out_dir: str | Path,
+    files: TrainingFiles,
     lora: LoraSettings,
     variant: str,
-    *,
-    view: NoteView = NoteView(),
-    device: str = "auto",
-    template: str | None = None,
-    progress: bool = True,
-    after_step: Callable[[int, Any], None] | None = None,
+    options: TrainingOptions | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the label model on the Section 3.4 questions; save the adapter."""
+    if files.code_table is None:
+        raise ValueError("the label model needs the code table (TrainingFiles.code_table)")
+    model_dir, trainset_path, train_jsonl = files.model_dir, files.trainset, files.train_jsonl
+    concepts_tsv, code_table, out_dir = files.concepts_tsv, files.code_table, files.out_dir
+    options = options or TrainingOptions()
+    view = options.view or NoteView()
+    device, template = options.device, options.template
+    progress, after_step = options.progress, options.after_step
     model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
     if lora.cpu_autocast is None:
         lora = replace(lora, cpu_autocast=cpu_dtype_here(backbone.cpu_dtype))
