@@ -13,6 +13,7 @@ import pytest
 
 from cec.errors import InputError
 from cec.sections import (
+    SectionSettings,
     SectionTitle,
     boundary_titles,
     learn_section_titles,
@@ -235,9 +236,8 @@ def test_write_section_report(tmp_path: Path) -> None:
     train = tmp_path / "train.jsonl"
     write_train(train, texts)
     tsv, out = tmp_path / "section_titles.tsv", tmp_path / "sections_report.json"
-    write_section_report(
-        train, tsv, out, keep=["discharge diagnosis", "chief complaint", "past medical history"]
-    )
+    keep = ("discharge diagnosis", "chief complaint", "past medical history")
+    write_section_report(train, tsv, out, SectionSettings(keep=keep))
     rows = [line.split("\t") for line in tsv.read_text().splitlines()]
     assert rows[0] == ["title", "df", "apf", "score", "selected", "own_line"]
     assert rows[1][1:] == ["0.9167", "1.0000", "0.9167", "true", "1.0000"]  # 11 of 12 notes
@@ -262,7 +262,7 @@ def test_report_lists_only_phrases_seen_in_enough_notes(tmp_path: Path) -> None:
     train = tmp_path / "train.jsonl"
     write_train(train, ["Chief Complaint:\nx\n"] * 9 + ["Chief Complaint:\nPatient Words:\n"])
     tsv = tmp_path / "t.tsv"
-    write_section_report(train, tsv, tmp_path / "r.json", min_notes_listed=2)
+    write_section_report(train, tsv, tmp_path / "r.json", SectionSettings(min_notes_listed=2))
     assert [r.split("\t")[0] for r in tsv.read_text().splitlines()[1:]] == ["chief complaint"]
 
 

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from cec.evaluation import tables
+from cec.evaluation.tables import Heading as H
 from tests.conftest import REPO
 from tests.tiny_workflow import in_ci
 
@@ -36,8 +37,8 @@ def _all_tables(seeds: int) -> list[str]:
     f1 = [("f1_macro", "F1 Ma"), ("f1_micro", "F1 Mi")]
     return [
         tables.table1(ours, DATASETS, ["llama3_8b"], published, "data & notes_1"),
-        tables.ablation_table(m, METHODS[:4], DATASETS, ["llama3_8b"], f1, "cec_k6", "c", "t2"),
-        tables.ablation_table(m, METHODS[3:], DATASETS, ["llama3_8b"], f1, "cec_k6", "c", "t3"),
+        tables.ablation_table(m, METHODS[:4], DATASETS, ["llama3_8b"], f1, "cec_k6", H("c", "t2")),
+        tables.ablation_table(m, METHODS[3:], DATASETS, ["llama3_8b"], f1, "cec_k6", H("c", "t3")),
     ]
 
 
@@ -114,7 +115,7 @@ def test_both_decision_rules_are_shown_and_labelled() -> None:
         keys = tables.f1_keys(first)
         assert [h for _, h in keys][0] == f"F1 Ma ({lead})" and len(keys) == 4
         t2 = tables.ablation_table(
-            metrics, ["direct_ft", "cec_k6"], ["rare50"], ["llama3_8b"], keys, "cec_k6", "c", "t"
+            metrics, ["direct_ft", "cec_k6"], ["rare50"], ["llama3_8b"], keys, "cec_k6", H("c", "t")
         )
         _check_structure(t2)
         row = _rows(t2)["CEC"]
@@ -134,7 +135,7 @@ def test_both_decision_rules_are_shown_and_labelled() -> None:
     # Table 3 names its rows as the paper does, the k = 6 row included
     t3 = tables.ablation_table(
         metrics, ["cec_k6", "cec_k3"], ["rare50"], ["llama3_8b"], tables.f1_keys(), None,
-        "c", "t", m=2,
+        H("c", "t"), m=2,
     )  # fmt: skip
     assert list(_rows(t3)) == ["$C_+ = 6, C_- = 2$", "$C_+ = 3, C_- = 2$"]
     assert tables.cell({"f1_micro": 0.5}, "at_0_5/f1_micro") == "--"

@@ -310,18 +310,25 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
+@dataclass(frozen=True)
+class SectionSettings:
+    """DF-IAPF selection (Appendix E: `min_df`, `min_score`, `max_words`), the sections the
+    note view keeps, and how split points and the report's title list are chosen."""
+
+    min_df: float = 0.2
+    min_score: float = 0.15
+    max_words: int = 6
+    keep: Sequence[str] = DEFAULT_KEEP
+    subheadings: Collection[str] = DEFAULT_SUBHEADINGS
+    min_own_line: float = 0.5
+    min_notes_listed: int = 10
+
+
 def write_section_report(
     train_path: str | Path,
     out_tsv: str | Path,
     out_json: str | Path,
-    min_df: float = 0.2,
-    min_score: float = 0.15,
-    max_words: int = 6,
-    keep: Sequence[str] = DEFAULT_KEEP,
-    *,
-    subheadings: Collection[str] = DEFAULT_SUBHEADINGS,
-    min_own_line: float = 0.5,
-    min_notes_listed: int = 10,
+    settings: SectionSettings | None = None,
 ) -> list[SectionTitle]:
     """Learn section titles from train.jsonl and write the title table and a summary.
 
@@ -332,6 +339,10 @@ def write_section_report(
     the mean word count of the full note and of the sections view, and how often the view
     fell back to the full note. No note text is written. Returns all learned titles.
     """
+    settings = settings or SectionSettings()
+    min_df, min_score, max_words = settings.min_df, settings.min_score, settings.max_words
+    keep, subheadings = settings.keep, settings.subheadings
+    min_own_line, min_notes_listed = settings.min_own_line, settings.min_notes_listed
     texts = _read_texts(train_path)
     titles = learn_section_titles(texts, min_df=min_df, min_score=min_score, max_words=max_words)
     selected = [t.title for t in titles if t.selected]

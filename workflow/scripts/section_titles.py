@@ -3,7 +3,7 @@
 import logging
 
 from cec.logs import job_log
-from cec.sections import write_section_report
+from cec.sections import SectionSettings, write_section_report
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 
@@ -13,9 +13,11 @@ with job_log(snakemake.log[0]):
         snakemake.input[0],
         snakemake.output.titles,
         snakemake.output.report,
-        min_df=float(settings["min_df"]),
-        min_score=float(settings["min_score"]),
-        max_words=int(settings["max_words"]),
-        keep=list(settings["keep"]),
+        SectionSettings(
+            min_df=float(settings["min_df"]),
+            min_score=float(settings["min_score"]),
+            max_words=int(settings["max_words"]),
+            keep=tuple(settings["keep"]),
+        ),
     )
     logging.info("%d section titles selected", sum(t.selected for t in titles))

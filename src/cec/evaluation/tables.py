@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,15 @@ def table1(
     return render(caption, "tab:main", groups, rows)
 
 
+@dataclass(frozen=True)
+class Heading:
+    """A table's caption, LaTeX label and the title of its first column."""
+
+    caption: str
+    label: str
+    first_column: str = "Models"
+
+
 def ablation_table(
     metrics: Mapping[tuple[str, str, str], Mapping[str, Any]],
     methods: Sequence[str],
@@ -179,9 +189,7 @@ def ablation_table(
     backbones: Sequence[str],
     keys: Sequence[tuple[str, str]],
     cec_method: str | None,
-    caption: str,
-    label: str,
-    first_column: str = "Models",
+    heading: Heading,
     m: int = 2,
 ) -> str:
     """Rows = methods; column groups = (dataset, backbone); `keys` = (metric, heading).
@@ -203,7 +211,7 @@ def ablation_table(
         }
         for method in methods
     ]
-    return render(caption, label, groups, rows, first_column)
+    return render(heading.caption, heading.label, groups, rows, heading.first_column)
 
 
 def metrics_by_cell(paths: Iterable[str | Path]) -> dict[tuple[str, str, str], Any]:
@@ -232,22 +240,22 @@ def build_table(
     if name == "table2_ablation":
         caption = f"Ablation ({both}) on {escape(note)}."
         return ablation_table(
-            metrics, params["ablation"], datasets, backbones, f1_keys(rule), cec, caption,
-            "tab:ablation", m=params["m"],
+            metrics, params["ablation"], datasets, backbones, f1_keys(rule), cec,
+            Heading(caption, "tab:ablation"), m=params["m"],
         )  # fmt: skip
     if name == "table3_concepts":
         caption = f"Number of concepts shown per code ({both}) on {escape(note)}."
         return ablation_table(
             metrics, params["k_methods"], datasets, backbones, f1_keys(rule),
             None,  # rows named C+ = k, C- = m, as in the paper's Table 3
-            caption, "tab:concepts", "Number of concepts", m=params["m"],
+            Heading(caption, "tab:concepts", "Number of concepts"), m=params["m"],
         )  # fmt: skip
     if name == "table4_auc":
         backbone = params["table4_backbone"]
         caption = f"Ablation (AUC, {escape(backbone)}) on {escape(note)}."
         auc = [("auc_macro", "AUC Ma"), ("auc_micro", "AUC Mi")]
         return ablation_table(
-            metrics, params["ablation"], datasets, [backbone], auc, cec, caption,
-            "tab:ablation-auc",
+            metrics, params["ablation"], datasets, [backbone], auc, cec,
+            Heading(caption, "tab:ablation-auc"),
         )  # fmt: skip
     raise AssertionError(name)
