@@ -95,8 +95,10 @@ class TableReader:
         table: str | None = None,
         progress: bool = False,
         desc: str | None = None,
+        source: str = "MIMIC-III v1.4",
     ) -> None:
         self.path = Path(path)
+        self.source = source
         self.required = tuple(required)
         self.table = table or self.path.name.split(".")[0]
         self.progress = progress
@@ -143,7 +145,7 @@ class TableReader:
             if missing:
                 raise InputError(
                     f"missing column(s) {', '.join(missing)}; the header has "
-                    f"{', '.join(header)} (expected MIMIC-III v1.4 {self.table} columns)",
+                    f"{', '.join(header)} (expected {self.source} {self.table} columns)",
                     file=self.path,
                     row=1,
                     field=missing[0],

@@ -1,0 +1,220 @@
+"""Reading MIMIC-IV v2.2 (`hosp/`) and MIMIC-IV-Note v2.2 (`note/`), streamed.
+
+MIMIC-IV keeps ICD-9 and ICD-10 codes side by side (the switch came in October 2015): each
+row of `diagnoses_icd` / `procedures_icd` carries `icd_code` without a dot and
+`icd_version` (9 or 10). Label strings are written as the literature writes them:
+
+- ICD-9 (both kinds): as for MIMIC-III (`cec.codes.format_code`): 584.9, 96.71;
+- ICD-10-CM (diagnoses): a dot after the 3-character category when more follow: I50.9,
+  S72.001A; a bare category stays as it is (A00 is not a billable code but a valid string);
+- ICD-10-PCS (procedures): the 7 characters without a dot: 0DTJ4ZZ.
+
+A diagnosis and a procedure never share a string within a version: ICD-10-PCS codes are 7
+characters without a dot, an ICD-10-CM code longer than 3 characters always has one, and
+ICD-9 procedures put their dot after 2 digits, diagnoses after 3 (or 4 for E codes).
+
+Every reader streams in bounded memory (`cec.mimic.TableReader`), validates the columns it
+uses, and raises `InputError` with the file, row and field of anything malformed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cec.codes import CodeFormatError, Kind, format_code
+from cec.errors import InputError
+from cec.mimic import Row, TableReader
+
+SOURCE = "MIMIC-IV v2.2"
+# table -> (folder under the MIMIC-IV root, the columns the readers use)
+TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "diagnoses_icd": ("hosp", ("subject_id", "hadm_id", "seq_num", "icd_code", "icd_version")),
+    "procedures_icd": ("hosp", ("subject_id", "hadm_id", "seq_num", "icd_code", "icd_version")),
+    "d_icd_diagnoses": ("hosp", ("icd_code", "icd_version", "long_title")),
+    "d_icd_procedures": ("hosp", ("icd_code", "icd_version", "long_title")),
+    "discharge": (
+        "note",
+        ("note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "text"),
+    ),
+}
+CODE_TABLES: dict[Kind, str] = {"diagnosis": "diagnoses_icd", "procedure": "procedures_icd"}
+_CM = re.compile(r"[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?")  # category + up to 4 more
+_PCS = re.compile(r"[0-9A-HJ-NP-Z]{7}")  # 7 characters; PCS never uses I or O
+
+
+def table_path(root: str | Path, name: str) -> Path:
+    """`{root}/{hosp|note}/{name}.csv.gz` or `.csv`: MIMIC-IV's own layout."""
+    folder, _ = TABLES[name]
+    base = Path(root) / folder
+    candidates = [base / f"{name}.csv.gz", base / f"{name}.csv"]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise InputError(
+        f"{SOURCE} table {folder}/{name} not found (looked for {candidates[0].name} and "
+        f"{candidates[1].name})",
+        file=base,
+    )
+
+
+def format_icd10(raw: str, kind: Kind) -> str:
+    """The label string of an ICD-10 code as MIMIC-IV stores it (no dot): ICD-10-CM with a
+    dot after the category, ICD-10-PCS as its 7 characters. Idempotent for CM strings
+    whose dot is already after the category. Raises CodeFormatError naming the value."""
+    text = raw.strip().upper() if isinstance(raw, str) else ""
+    if kind == "procedure":
+        if not _PCS.fullmatch(text):
+            raise CodeFormatError(
+                f"ICD-10-PCS code {raw!r} must be 7 letters or digits (no I or O, no dot)"
+            )
+        return text
+    if kind != "diagnosis":
+        raise CodeFormatError(f"unknown code kind {kind!r} (diagnosis or procedure)")
+    undotted = text.replace(".", "", 1) if text[3:4] == "." else text
+    if not _CM.fullmatch(undotted):
+        raise CodeFormatError(
+            f"ICD-10-CM code {raw!r} must be a letter, a digit, a digit or letter, then up "
+            "to 4 more letters or digits (a dot only after the third character)"
+        )
+    return undotted if len(undotted) == 3 else f"{undotted[:3]}.{undotted[3:]}"
+
+
+def format_icd(raw: str, version: int, kind: Kind) -> str:
+    """The label string of a MIMIC-IV code of either version."""
+    if version == 9:
+        return format_code(raw, kind)
+    if version == 10:
+        return format_icd10(raw, kind)
+    raise CodeFormatError(f"icd_version {version!r} is neither 9 nor 10")
+
+
+def _version(reader: TableReader, row: Row) -> int:
+    value = reader.field(row, "icd_version").strip()
+    if value not in ("9", "10"):
+        raise InputError(
+            f"icd_version {value!r} is neither 9 nor 10",
+            file=reader.path,
+            row=row.number,
+            field="icd_version",
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class AdmissionCodes:
+    """The codes of one ICD version per admission, as label strings, in `seq_num` order,
+    diagnoses first; and each admission's patient."""
+
+    codes: dict[int, list[str]]
+    subjects: dict[int, int]
+    rows_read: int
+    rows_of_other_version: int
+
+
+def read_admission_codes(
+    root: str | Path, version: int, *, progress: bool = False
+) -> AdmissionCodes:
+    """Every admission's codes of `version` (9 or 10), diagnoses then procedures."""
+    if version not in (9, 10):
+        raise ValueError(f"version must be 9 or 10, got {version!r}")
+    ordered: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    subjects: dict[int, int] = {}
+    rows = other = 0
+    for order, (kind, name) in enumerate(CODE_TABLES.items()):
+        path = table_path(root, name)
+        reader = TableReader(path, TABLES[name][1], table=name, progress=progress, source=SOURCE)
+        for row in reader:
+            rows += 1
+            if _version(reader, row) != version:
+                other += 1
+                continue
+            hadm = reader.integer(row, "hadm_id")
+            subject = reader.integer(row, "subject_id")
+            seq = reader.integer(row, "seq_num")
+            assert hadm is not None and subject is not None and seq is not None
+            try:
+                code = format_icd(reader.field(row, "icd_code"), version, kind)
+            except CodeFormatError as exc:
+                raise InputError(str(exc), file=path, row=row.number, field="icd_code") from None
+            ordered[hadm].append((order, seq, code))
+            subjects.setdefault(hadm, subject)
+    codes = {
+        hadm: list(dict.fromkeys(code for _, _, code in sorted(entries)))
+        for hadm, entries in ordered.items()
+    }
+    return AdmissionCodes(codes, subjects, rows, other)
+
+
+def read_titles(root: str | Path, version: int) -> dict[tuple[Kind, str], str]:
+    """(kind, label string) -> long title, from `d_icd_diagnoses` / `d_icd_procedures`."""
+    titles: dict[tuple[Kind, str], str] = {}
+    dictionaries: tuple[tuple[Kind, str], ...] = (
+        ("diagnosis", "d_icd_diagnoses"),
+        ("procedure", "d_icd_procedures"),
+    )
+    for kind, name in dictionaries:
+        path = table_path(root, name)
+        reader = TableReader(path, TABLES[name][1], table=name, source=SOURCE)
+        for row in reader:
+            if _version(reader, row) != version:
+                continue
+            try:
+                code = format_icd(reader.field(row, "icd_code"), version, kind)
+            except CodeFormatError as exc:
+                raise InputError(str(exc), file=path, row=row.number, field="icd_code") from None
+            titles[(kind, code)] = reader.field(row, "long_title").strip()
+    return titles
+
+
+# MIMIC-IV-Note's discharge table: `DS` rows are discharge summaries; `AD` rows, where a
+# release has them, are addenda to one. An admission's document is its summaries in
+# note_seq order, then its addenda, as the MIMIC-III reader joins reports and addenda.
+NOTE_TYPES = {"DS": 0, "AD": 1}
+
+
+def read_discharge_notes(
+    root: str | Path, wanted: Iterable[int] | None = None, *, progress: bool = False
+) -> Iterator[tuple[int, int, str]]:
+    """(hadm_id, subject_id, text) per admission that has a discharge note (or only those
+    in `wanted`), in hadm_id order. Notes of other types are skipped; rows without a
+    hadm_id are skipped too (MIMIC-IV-Note ties every discharge note to one)."""
+    keep = set(wanted) if wanted is not None else None
+    path = table_path(root, "discharge")
+    reader = TableReader(
+        path, TABLES["discharge"][1], table="discharge", progress=progress, source=SOURCE
+    )
+    parts: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    subject_of: dict[int, int] = {}
+    read = 0
+    for row in reader:
+        read += 1
+        kind = reader.field(row, "note_type").strip()
+        if kind not in NOTE_TYPES:
+            continue
+        hadm = reader.integer(row, "hadm_id", allow_empty=True)
+        if hadm is None or (keep is not None and hadm not in keep):
+            continue
+        seq = reader.integer(row, "note_seq")
+        subject = reader.integer(row, "subject_id")
+        assert seq is not None and subject is not None
+        parts[hadm].append((NOTE_TYPES[kind], seq, reader.field(row, "text")))
+        subject_of.setdefault(hadm, subject)
+    if not read:
+        raise InputError("a header and no rows: no notes to build a dataset from", file=path)
+    for hadm in sorted(parts):
+        text = "\n\n".join(t.strip() for _, _, t in sorted(parts[hadm]))
+        yield hadm, subject_of[hadm], text
+
+
+def top_codes(codes: Mapping[int, list[str]], n: int) -> list[str]:
+    """The `n` most frequent label strings, counted once per admission; ties broken by the
+    string itself (ascending), so that the list does not depend on file order."""
+    counts: dict[str, int] = defaultdict(int)
+    for labels in codes.values():
+        for code in set(labels):
+            counts[code] += 1
+    return sorted(counts, key=lambda c: (-counts[c], c))[:n]
