@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_label_scoring import cpu_description  # noqa: E402
+from bench_label_scoring import cpu_description, plain_forward_seconds  # noqa: E402
 
 from cec.llm.backbones import load_model, torch_dtype  # noqa: E402
 from cec.llm.token_meter import parse_compute  # noqa: E402
@@ -84,14 +83,8 @@ def plain_rate(model_dir: Path, dtype: str, threads: int, chunks: int) -> float:
     torch.set_num_threads(threads)
     model, _ = load_model(model_dir)
     model = model.to(torch_dtype(dtype)).eval()
-    vocab = int(model.config.vocab_size)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        model(input_ids=torch.randint(0, vocab, (1, 512), generator=generator))
-        start = time.perf_counter()
-        for _ in range(chunks):
-            model(input_ids=torch.randint(0, vocab, (1, 512), generator=generator))
-    return chunks * 512 / (time.perf_counter() - start)
+    plain_forward_seconds(model, 512)  # warm-up: first-call allocations, kernel choice
+    return chunks * 512 / plain_forward_seconds(model, chunks * 512)
 
 
 def main() -> None:

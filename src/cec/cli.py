@@ -56,10 +56,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from cec.prepare import PrepareOptions, check_dataset_folder, prepare_dataset
+    from cec.prepare import PrepareOptions, prepare_dataset
     from cec.splits import find_split_files
-
-    check_dataset_folder(args.out)  # before reading gigabytes of input
 
     opts = PrepareOptions(
         seed=args.seed,

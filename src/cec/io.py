@@ -77,14 +77,15 @@ def clean_stale_temps(path: str | Path) -> list[Path]:
         match = pattern.match(sibling.name)
         if match is None or _alive(int(match.group(1))):
             continue
-        if sibling.is_dir() and not sibling.is_symlink():
+        folder = sibling.is_dir() and not sibling.is_symlink()
+        if folder:
             shutil.rmtree(sibling, ignore_errors=True)
         else:
             sibling.unlink(missing_ok=True)
         log.warning(
             "removed %s: a temporary %s left by a killed run (pid %s)",
             sibling,
-            "folder" if sibling.is_dir() else "file",
+            "folder" if folder else "file",
             match.group(1),
         )
         removed.append(sibling)

@@ -57,15 +57,18 @@ QUOTED_COLUMNS: dict[str, frozenset[str]] = {
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
-def table_path(mimic_dir: str | Path, name: str) -> Path:
-    """Locate NAME.csv.gz or NAME.csv (PhysioNet ships upper-case names) in `mimic_dir`."""
+def table_path(
+    mimic_dir: str | Path, name: str, *, source: str = "MIMIC-III", shown: str | None = None
+) -> Path:
+    """Locate NAME.csv.gz or NAME.csv in `mimic_dir` (PhysioNet ships MIMIC-III's names in
+    upper case, MIMIC-IV's in lower case); the error names the table as `shown`."""
     mimic_dir = Path(mimic_dir)
     candidates = [mimic_dir / f"{name}.csv.gz", mimic_dir / f"{name}.csv"]
     for cand in candidates:
         if cand.is_file():
             return cand
     raise InputError(
-        f"MIMIC-III table {name} not found (looked for {candidates[0].name} and "
+        f"{source} table {shown or name} not found (looked for {candidates[0].name} and "
         f"{candidates[1].name})",
         file=mimic_dir,
     )

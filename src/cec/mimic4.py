@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from cec import mimic
 from cec.codes import CodeFormatError, Kind, format_code
 from cec.errors import InputError
 from cec.mimic import Row, TableReader
@@ -49,16 +50,7 @@ _PCS = re.compile(r"[0-9A-HJ-NP-Z]{7}")  # 7 characters; PCS never uses I or O
 def table_path(root: str | Path, name: str) -> Path:
     """`{root}/{hosp|note}/{name}.csv.gz` or `.csv`: MIMIC-IV's own layout."""
     folder, _ = TABLES[name]
-    base = Path(root) / folder
-    candidates = [base / f"{name}.csv.gz", base / f"{name}.csv"]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise InputError(
-        f"{SOURCE} table {folder}/{name} not found (looked for {candidates[0].name} and "
-        f"{candidates[1].name})",
-        file=base,
-    )
+    return mimic.table_path(Path(root) / folder, name, source=SOURCE, shown=f"{folder}/{name}")
 
 
 def format_icd10(raw: str, kind: Kind) -> str:
@@ -90,6 +82,14 @@ def format_icd(raw: str, version: int, kind: Kind) -> str:
     if version == 10:
         return format_icd10(raw, kind)
     raise CodeFormatError(f"icd_version {version!r} is neither 9 nor 10")
+
+
+def _label(reader: TableReader, row: Row, version: int, kind: Kind) -> str:
+    """The row's `icd_code` as a label string; a malformed one is named by row and field."""
+    try:
+        return format_icd(reader.field(row, "icd_code"), version, kind)
+    except CodeFormatError as exc:
+        raise InputError(str(exc), file=reader.path, row=row.number, field="icd_code") from None
 
 
 def _version(reader: TableReader, row: Row) -> int:
@@ -136,11 +136,7 @@ def read_admission_codes(
             subject = reader.integer(row, "subject_id")
             seq = reader.integer(row, "seq_num")
             assert hadm is not None and subject is not None and seq is not None
-            try:
-                code = format_icd(reader.field(row, "icd_code"), version, kind)
-            except CodeFormatError as exc:
-                raise InputError(str(exc), file=path, row=row.number, field="icd_code") from None
-            ordered[hadm].append((order, seq, code))
+            ordered[hadm].append((order, seq, _label(reader, row, version, kind)))
             subjects.setdefault(hadm, subject)
     codes = {
         hadm: list(dict.fromkeys(code for _, _, code in sorted(entries)))
@@ -162,11 +158,9 @@ def read_titles(root: str | Path, version: int) -> dict[tuple[Kind, str], str]:
         for row in reader:
             if _version(reader, row) != version:
                 continue
-            try:
-                code = format_icd(reader.field(row, "icd_code"), version, kind)
-            except CodeFormatError as exc:
-                raise InputError(str(exc), file=path, row=row.number, field="icd_code") from None
-            titles[(kind, code)] = reader.field(row, "long_title").strip()
+            titles[(kind, _label(reader, row, version, kind))] = reader.field(
+                row, "long_title"
+            ).strip()
     return titles
 
 

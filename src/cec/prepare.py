@@ -331,7 +331,7 @@ def prepare_dataset(
     mimic_dir = Path(mimic_dir)
     out_dir = Path(out_dir)
     if write_codes:
-        check_dataset_folder(out_dir)
+        check_dataset_folder(out_dir)  # before reading gigabytes of input
     codes = read_code_list(codes_file)
     listed = {c.code for c in codes}
     kinds = {c.code: c.kind for c in codes}

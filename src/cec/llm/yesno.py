@@ -296,26 +296,39 @@ def score_shared_prefix(
         out: list[float] = []
         for start in range(0, len(segments), batch_size):
             logits = segment_logits(model, prefix, segments[start : start + batch_size], answer_ids)
-            out += torch.softmax(logits, dim=-1)[:, 0].tolist()
+            out += _p_yes(logits)
         return out
-    cache = prefix_cache(model, prefix)
     rows, order = pack_rows(segments, row_tokens)
-    out = [0.0] * len(segments)
     counts = [len(row) for row in rows]
 
-    def fits(start: int, stop: int) -> bool:
+    def fits(start: int, stop: int) -> bool:  # a pass holds at most batch_size questions
         return sum(counts[start:stop]) <= batch_size
 
+    return _score_packed(model, prefix, rows, order, fits, answer_ids)
+
+
+def _p_yes(logits: torch.Tensor) -> list[float]:
+    return torch.softmax(logits, dim=-1)[:, 0].tolist()
+
+
+def _score_packed(
+    model: Any,
+    prefix: Sequence[int],
+    rows: Sequence[Sequence[Segment]],
+    order: Sequence[Sequence[int]],
+    fits: Callable[[int, int], bool],
+    answer_ids: tuple[int, int],
+) -> list[float]:
+    """p(yes) of every scored segment, in input order, from rows made by `pack_rows`
+    (with their `order`), run over the note's cache in the passes `_passes` cuts."""
+    cache = prefix_cache(model, prefix)
+    out = [0.0] * sum(len(row_order) for row_order in order)
     for start, stop in _passes(rows, fits):
         logits = row_logits(model, len(prefix), rows[start:stop], answer_ids, cache)
         ranks = [i for row_order in order[start:stop] for i in row_order]
         for index, p in zip(ranks, _p_yes(logits), strict=True):
             out[index] = p
     return out
-
-
-def _p_yes(logits: torch.Tensor) -> list[float]:
-    return torch.softmax(logits, dim=-1)[:, 0].tolist()
 
 
 def _trees(segments: Sequence[Segment]) -> list[list[int]]:
@@ -448,22 +461,15 @@ def score_tree(
         for run in tree_chunks(segments, max_tokens):
             if any(seg.scored for seg in run):
                 logits = segment_logits(model, prefix, run, answer_ids)
-                out += torch.softmax(logits, dim=-1)[:, 0].tolist()
+                out += _p_yes(logits)
         return out
-    cache = prefix_cache(model, prefix)
     rows, order = pack_rows(segments, row_tokens)
     widths = [sum(len(seg.ids) for seg in row) for row in rows]
 
     def fits(start: int, stop: int) -> bool:  # a pass holds at most max_tokens positions
         return widths[start] * (stop - start) <= max_tokens
 
-    out = [0.0] * sum(seg.scored for seg in segments)
-    for start, stop in _passes(rows, fits):
-        logits = row_logits(model, len(prefix), rows[start:stop], answer_ids, cache)
-        ranks = [i for row_order in order[start:stop] for i in row_order]
-        for index, p in zip(ranks, _p_yes(logits), strict=True):
-            out[index] = p
-    return out
+    return _score_packed(model, prefix, rows, order, fits, answer_ids)
 
 
 def path_ids(segments: Sequence[Segment], index: int) -> list[int]:
