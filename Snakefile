@@ -13,6 +13,13 @@ if not config:
     configfile: "config/config.yaml"
 
 
+# A config may name a `base` config whose blocks it replaces (config/demo_mimic4.yaml).
+from cec.config import with_base
+
+_resolved = with_base(dict(config))
+config.clear()
+config.update(_resolved)
+
 validate(config, schema="config/schema.yaml")
 
 

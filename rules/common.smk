@@ -18,34 +18,100 @@ SYNTH_DIR = "results/synthetic/mimic3"
 SYNTH_SPLIT_NAMES = {"mimic3_50": "50_hadm_ids", "rare50": "rare50_hadm_ids"}
 
 
-def mimic_dir():
-    """Folder holding the MIMIC-III tables: generated for the demo, given for real data."""
-    if config["mimic"]["source"] == "synthetic":
-        return SYNTH_DIR
-    return config["mimic"]["dir"]
+# MIMIC-IV v2.2 (datasets with source: mimic4): table -> its folder under the root
+MIMIC4_TABLES = {
+    "diagnoses_icd": "hosp",
+    "procedures_icd": "hosp",
+    "d_icd_diagnoses": "hosp",
+    "d_icd_procedures": "hosp",
+    "discharge": "note",
+}
+SYNTH4_DIR = "results/synthetic/mimic4"
+
+
+def dataset_source(dataset):
+    """Which MIMIC a dataset reads: the `mimic` block's (mimic3) or `mimic4`'s."""
+    source = config["datasets"][dataset].get("source", "mimic3")
+    block = "mimic" if source == "mimic3" else "mimic4"
+    if block not in config:
+        raise ValueError(
+            f"datasets.{dataset} reads source {source}, but the config has no `{block}` block"
+        )
+    return source
+
+
+def source_block(dataset):
+    return config["mimic" if dataset_source(dataset) == "mimic3" else "mimic4"]
+
+
+def is_synthetic(dataset):
+    return source_block(dataset)["source"] == "synthetic"
+
+
+def mimic_dir(dataset):
+    """Folder holding a dataset's MIMIC tables: generated for the demo, given for real data."""
+    synthetic = SYNTH_DIR if dataset_source(dataset) == "mimic3" else SYNTH4_DIR
+    return synthetic if is_synthetic(dataset) else source_block(dataset)["dir"]
+
+
+def _table_file(folder, name, synthetic):
+    """A table as a rule input (real MIMIC may be .csv.gz or .csv)."""
+    gz = folder / f"{name}.csv.gz"
+    plain = folder / f"{name}.csv"
+    return str(plain if not synthetic and plain.exists() else gz)
 
 
 def mimic_tables(wildcards):
-    """The five tables as rule inputs (real MIMIC may be .csv.gz or .csv)."""
-    folder = Path(mimic_dir())
-    tables = {}
-    for name in MIMIC_TABLES:
-        gz = folder / f"{name}.csv.gz"
-        plain = folder / f"{name}.csv"
-        synthetic = config["mimic"]["source"] == "synthetic"
-        tables[name] = str(plain if not synthetic and plain.exists() else gz)
-    return tables
+    """A dataset's MIMIC tables as named rule inputs."""
+    root = Path(mimic_dir(wildcards.dataset))
+    synthetic = is_synthetic(wildcards.dataset)
+    if dataset_source(wildcards.dataset) == "mimic3":
+        return {name: _table_file(root, name, synthetic) for name in MIMIC_TABLES}
+    return {
+        name: _table_file(root / sub, name, synthetic) for name, sub in MIMIC4_TABLES.items()
+    }
+
+
+def dictionary_tables(wildcards):
+    """The two d_icd dictionaries, named alike for both sources (rule code_table)."""
+    tables = {k.lower(): v for k, v in mimic_tables(wildcards).items()}
+    return {k: tables[k] for k in ("d_icd_diagnoses", "d_icd_procedures")}
+
+
+def code_tables(wildcards):
+    """MIMIC-IV's two code tables, from which a counted code list is made."""
+    tables = mimic_tables(wildcards)
+    return {k: tables[k] for k in ("diagnoses_icd", "procedures_icd")}
+
+
+def code_list(dataset):
+    """A dataset's code list: the file the config names, or the one rule count_codes
+    writes from hosp/ when the config says how to count it."""
+    codes = config["datasets"][dataset]["codes"]
+    if isinstance(codes, str):
+        return codes
+    return f"results/data/{dataset}/code_list.txt"
 
 
 def split_files(wildcards):
     """The literature's split lists for a dataset, or none (seeded patient split)."""
-    spec = config["datasets"][wildcards.dataset].get("split_files")
+    dataset = wildcards.dataset
+    spec = config["datasets"][dataset].get("split_files")
     if spec is None:
         return {}
-    if spec == "synthetic":
-        if config["mimic"]["source"] != "synthetic":
+    if isinstance(spec, dict) and "edin" in spec:
+        return {"split_edin": spec["edin"]}
+    if spec == "synthetic" and dataset_source(dataset) == "mimic4":
+        if not is_synthetic(dataset):
             raise ValueError(
-                f"datasets.{wildcards.dataset}.split_files: 'synthetic' needs "
+                f"datasets.{dataset}.split_files: 'synthetic' needs mimic4.source: synthetic"
+            )
+        version = config["datasets"][dataset].get("icd_version", 9)
+        return {"split_edin": f"{SYNTH4_DIR}/splits/mimic4_icd{version}_split.csv"}
+    if spec == "synthetic":
+        if not is_synthetic(dataset):
+            raise ValueError(
+                f"datasets.{dataset}.split_files: 'synthetic' needs "
                 "mimic.source: synthetic"
             )
         if wildcards.dataset not in SYNTH_SPLIT_NAMES:
@@ -152,15 +218,16 @@ def stage1_files(dataset):
     ]
 
 
+def coded_datasets():
+    """The datasets the LLM stages, evaluation and tables run on: all but those marked
+    `prepare_only` (the *_full code sets, prepared but not yet coded)."""
+    return [d for d, spec in config["datasets"].items() if not spec.get("prepare_only")]
+
+
 def all_targets():
-    targets = []
-    for dataset in config["datasets"]:
-        targets += (
-            dataset_files(dataset)
-            + concept_files(dataset)
-            + stage1_files(dataset)
-            + prediction_files(dataset)
-        )
+    targets = [f for dataset in config["datasets"] for f in dataset_files(dataset)]
+    for dataset in coded_datasets():
+        targets += concept_files(dataset) + stage1_files(dataset) + prediction_files(dataset)
     return targets + evaluation_files()
 
 
@@ -281,7 +348,7 @@ def metric_files(methods, backbones=None):
     backbones = backbones or config["stage2"]["backbones"]
     return [
         f"results/metrics/{d}/{b}/{m}.json"
-        for d in config["datasets"]
+        for d in coded_datasets()
         for b in backbones
         for m in methods
         if m in config["stage2"]["methods"]
@@ -317,7 +384,7 @@ def evaluation_files():
     s2 = config["stage2"]
     figures = [
         f"results/figures/{d}/{b}/{name}.png"
-        for d in config["datasets"]
+        for d in coded_datasets()
         for b in s2["backbones"]
         for name in ("pr_curves", "per_code_f1", "loss_curves")
     ]

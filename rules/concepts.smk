@@ -5,9 +5,8 @@
 
 rule code_table:
     input:
-        codes=lambda wildcards: config["datasets"][wildcards.dataset]["codes"],
-        d_icd_diagnoses=lambda wildcards: mimic_tables(wildcards)["D_ICD_DIAGNOSES"],
-        d_icd_procedures=lambda wildcards: mimic_tables(wildcards)["D_ICD_PROCEDURES"],
+        unpack(dictionary_tables),
+        codes=lambda wildcards: code_list(wildcards.dataset),
     output:
         "results/data/{dataset}/codes.tsv",
     log:
@@ -18,9 +17,8 @@ rule code_table:
     resources:
         **cpu_resources(mem_mb=500, runtime=5),
     params:
-        code_format=lambda wildcards: config["datasets"][wildcards.dataset].get(
-            "code_format", "exact"
-        ),
+        mimic_dir=lambda wildcards: mimic_dir(wildcards.dataset),
+        settings=lambda wildcards: config["datasets"][wildcards.dataset],
     script:
         "../workflow/scripts/code_table.py"
 

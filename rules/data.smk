@@ -26,11 +26,56 @@ rule synth_mimic:
         "../workflow/scripts/synth_mimic.py"
 
 
+rule synth_mimic4:
+    output:
+        tables=[
+            f"{SYNTH4_DIR}/{folder}/{table}.csv.gz"
+            for table, folder in MIMIC4_TABLES.items()
+        ],
+        splits=expand(
+            f"{SYNTH4_DIR}/splits/mimic4_icd{{version}}_split.csv", version=[9, 10]
+        ),
+        manifest=f"{SYNTH4_DIR}/synth_manifest.json",
+    log:
+        "results/logs/synth_mimic4.log",
+    benchmark:
+        "results/benchmarks/synth_mimic4.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **cpu_resources(mem_mb=2000, runtime=30),
+    params:
+        settings=lambda wildcards: config["mimic4"]["synthetic"],
+        out_dir=lambda wildcards, output: Path(output.manifest).parent,
+    script:
+        "../workflow/scripts/synth_mimic4.py"
+
+
+rule count_codes:
+    input:
+        unpack(code_tables),
+    output:
+        "results/data/{dataset}/code_list.txt",
+    log:
+        "results/logs/count_codes/{dataset}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **cpu_resources(mem_mb=3000, runtime=30),
+    params:
+        mimic_dir=lambda wildcards: mimic_dir(wildcards.dataset),
+        settings=lambda wildcards: config["datasets"][wildcards.dataset],
+    script:
+        "../workflow/scripts/count_codes.py"
+
+
 rule prepare_dataset:
     input:
         unpack(mimic_tables),
         unpack(split_files),
-        codes=lambda wildcards: config["datasets"][wildcards.dataset]["codes"],
+        codes=lambda wildcards: code_list(wildcards.dataset),
     output:
         train="results/data/{dataset}/train.jsonl",
         dev="results/data/{dataset}/dev.jsonl",
@@ -46,7 +91,7 @@ rule prepare_dataset:
     resources:
         **cpu_resources(mem_mb=3000, runtime=60),
     params:
-        mimic_dir=lambda wildcards: mimic_dir(),
+        mimic_dir=lambda wildcards: mimic_dir(wildcards.dataset),
         settings=lambda wildcards: config["datasets"][wildcards.dataset],
     script:
         "../workflow/scripts/prepare_dataset.py"

@@ -66,7 +66,7 @@ rule make_table:
         table=lambda wildcards: job_params.table(
             wildcards.table,
             {
-                "datasets": list(config["datasets"]),
+                "datasets": coded_datasets(),
                 "backbones": config["stage2"]["backbones"],
                 "table4_backbone": table4_backbone(),
                 "ablation": ablation_methods(),
@@ -138,7 +138,7 @@ rule summary:
         published=config["evaluation"]["published"],
         reading=[
             f"results/scores/{d}/{b}/{split}_summary.json"
-            for d in config["datasets"]
+            for d in coded_datasets()
             for b in config["stage2"]["backbones"]
             for split in config["stage1"]["score_splits"]
         ],
@@ -154,7 +154,7 @@ rule summary:
     resources:
         **cpu_resources(mem_mb=500, runtime=5),
     params:
-        datasets=list(config["datasets"]),
+        datasets=coded_datasets(),
         backbones=config["stage2"]["backbones"],
         methods=config["stage2"]["methods"],
         settings=config["evaluation"],

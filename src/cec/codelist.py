@@ -1,8 +1,15 @@
-"""The label space of a dataset: a file of dotted ICD-9 codes, one per line.
+"""The label space of a dataset: a file of label codes of one ICD version, one per line.
 
-Dotted strings are unambiguous about their kind (a procedure's dot follows 2 digits, a
-diagnosis's 3, an E-code's 4; a dotless code is a 3-character diagnosis category), so the
-list itself says which MIMIC table each label must come from.
+Label strings are unambiguous about their kind within a version, so the list itself says
+which MIMIC table each label must come from:
+
+- ICD-9: a procedure's dot follows 2 digits, a diagnosis's 3, an E-code's 4; a dotless
+  code is a 3-character diagnosis category;
+- ICD-10: a procedure (ICD-10-PCS) is 7 characters without a dot; a diagnosis
+  (ICD-10-CM) is a 3-character category with a dot before any further characters.
+
+Across versions they are not (V45.81 is an ICD-9 code and has the shape of an ICD-10-CM
+one), so the reader is told the version.
 """
 
 from __future__ import annotations
@@ -11,8 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cec.codes import Kind
+from cec.codes import CodeFormatError, Kind
 from cec.errors import InputError
+from cec.mimic4 import format_icd10
 
 _PROCEDURE = re.compile(r"^\d{2}\.\d{1,2}$")
 _DIAGNOSIS = re.compile(r"^(\d{3}|V\d{2})(\.\d{1,2})?$|^E\d{3}(\.\d)?$")
@@ -35,8 +43,32 @@ def kind_of_dotted(code: str) -> Kind | None:
     return None
 
 
-def read_code_list(path: str | Path) -> list[LabelCode]:
-    """Read a code list; `#` starts a comment. Returns codes in canonical (sorted) order."""
+def kind_of_icd10(code: str) -> Kind | None:
+    """The kind of an ICD-10 label string, or None if it is not one as the workflow writes
+    them (`cec.mimic4.format_icd10`: CM dotted after the category, PCS without a dot)."""
+    kind: Kind = "procedure" if len(code) == 7 and "." not in code else "diagnosis"
+    try:
+        return kind if format_icd10(code, kind) == code else None
+    except CodeFormatError:
+        return None
+
+
+_SHAPES = {
+    9: (kind_of_dotted, "a dotted ICD-9 code (expected e.g. 584.9, 96.71, V45.81, E849.7, 486)"),
+    10: (
+        kind_of_icd10,
+        "an ICD-10 label code (expected e.g. I50.9, I10, S72.001A, or a 7-character "
+        "ICD-10-PCS code such as 02HV33Z)",
+    ),
+}
+
+
+def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
+    """Read a code list of ICD `version` (9 or 10); `#` starts a comment. Returns codes in
+    canonical (sorted) order."""
+    if version not in _SHAPES:
+        raise ValueError(f"version must be 9 or 10, got {version!r}")
+    classify, expected = _SHAPES[version]
     path = Path(path)
     if not path.is_file():
         raise InputError("code list not found", file=path)
@@ -50,11 +82,10 @@ def read_code_list(path: str | Path) -> list[LabelCode]:
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
-        kind = kind_of_dotted(text)
+        kind = classify(text)
         if kind is None:
             raise InputError(
-                f"{text!r} is not a dotted ICD-9 code (expected e.g. 584.9, 96.71, V45.81, "
-                "E849.7, 486)",
+                f"{text!r} is not {expected}",
                 file=path,
                 row=number,
                 field="code",

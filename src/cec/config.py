@@ -40,14 +40,34 @@ def _with_defaults(validator_class: Any) -> Any:
     return validators.extend(validator_class, {"properties": set_defaults})
 
 
+def with_base(config: dict[str, Any], origin: str | Path = "the config") -> dict[str, Any]:
+    """`config` laid over the config its `base` key names (a path from the working
+    directory, itself possibly with a base): each top-level key of `config` replaces the
+    base's whole block. Whole blocks, not a deep merge, so that an overlay's `datasets`
+    is the run's dataset list rather than one added to the base's."""
+    seen: list[str] = []
+    while "base" in config:
+        base_path = Path(str(config["base"]))
+        if str(base_path) in seen:
+            raise InputError(f"configs name each other as base: {' -> '.join(seen)}", file=origin)
+        seen.append(str(base_path))
+        if not base_path.is_file():
+            raise InputError(f"base config {base_path} not found", file=origin, field="base")
+        base = yaml.safe_load(base_path.read_text(encoding="utf-8")) or {}
+        overlay = {k: v for k, v in config.items() if k != "base"}
+        config = {**base, **overlay}
+    return config
+
+
 def load_config(path: str | Path, schema: str | Path | None = None) -> dict[str, Any]:
-    """The config at `path`, validated, with the schema's defaults filled in."""
+    """The config at `path` (over its `base`, if any), validated, with the schema's
+    defaults filled in."""
     from jsonschema import Draft202012Validator, ValidationError
 
     path = Path(path)
     if not path.is_file():
         raise InputError("config file not found", file=path)
-    config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config = with_base(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, path)
     schema_path = Path(schema) if schema is not None else path.parent / "schema.yaml"
     if not schema_path.is_file():
         schema_path = SCHEMA

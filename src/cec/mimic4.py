@@ -113,17 +113,19 @@ class AdmissionCodes:
     subjects: dict[int, int]
     rows_read: int
     rows_of_other_version: int
+    rows_with_unlisted_code: int = 0
 
 
 def read_admission_codes(
-    root: str | Path, version: int, *, progress: bool = False
+    root: str | Path, version: int, *, keep: set[str] | None = None, progress: bool = False
 ) -> AdmissionCodes:
-    """Every admission's codes of `version` (9 or 10), diagnoses then procedures."""
+    """Every admission's codes of `version` (9 or 10), diagnoses then procedures; with
+    `keep`, only those codes (every admission of the version still gets its subject)."""
     if version not in (9, 10):
         raise ValueError(f"version must be 9 or 10, got {version!r}")
     ordered: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
     subjects: dict[int, int] = {}
-    rows = other = 0
+    rows = other = unlisted = 0
     for order, (kind, name) in enumerate(CODE_TABLES.items()):
         path = table_path(root, name)
         reader = TableReader(path, TABLES[name][1], table=name, progress=progress, source=SOURCE)
@@ -136,13 +138,17 @@ def read_admission_codes(
             subject = reader.integer(row, "subject_id")
             seq = reader.integer(row, "seq_num")
             assert hadm is not None and subject is not None and seq is not None
-            ordered[hadm].append((order, seq, _label(reader, row, version, kind)))
             subjects.setdefault(hadm, subject)
+            code = _label(reader, row, version, kind)
+            if keep is not None and code not in keep:
+                unlisted += 1
+                continue
+            ordered[hadm].append((order, seq, code))
     codes = {
         hadm: list(dict.fromkeys(code for _, _, code in sorted(entries)))
         for hadm, entries in ordered.items()
     }
-    return AdmissionCodes(codes, subjects, rows, other)
+    return AdmissionCodes(codes, subjects, rows, other, unlisted)
 
 
 def read_titles(root: str | Path, version: int) -> dict[tuple[Kind, str], str]:
@@ -170,12 +176,23 @@ def read_titles(root: str | Path, version: int) -> dict[tuple[Kind, str], str]:
 NOTE_TYPES = {"DS": 0, "AD": 1}
 
 
-def read_discharge_notes(
+@dataclass
+class DischargeNotes:
+    """One document per wanted admission, the admissions that have any discharge note,
+    and counts of what was read and skipped."""
+
+    documents: dict[int, tuple[int, str, int]]  # hadm -> (subject, text, rows joined)
+    hadms: set[int]
+    stats: dict[str, int]
+
+
+def collect_discharge_notes(
     root: str | Path, wanted: Iterable[int] | None = None, *, progress: bool = False
-) -> Iterator[tuple[int, int, str]]:
-    """(hadm_id, subject_id, text) per admission that has a discharge note (or only those
-    in `wanted`), in hadm_id order. Notes of other types are skipped; rows without a
-    hadm_id are skipped too (MIMIC-IV-Note ties every discharge note to one)."""
+) -> DischargeNotes:
+    """Stream `note/discharge`, joining the rows of each admission (or only of those in
+    `wanted`): summaries in note_seq order, then addenda. Rows of other note types and
+    rows without a hadm_id are skipped and counted (MIMIC-IV-Note ties every discharge
+    note to one admission)."""
     keep = set(wanted) if wanted is not None else None
     path = table_path(root, "discharge")
     reader = TableReader(
@@ -183,32 +200,63 @@ def read_discharge_notes(
     )
     parts: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
     subject_of: dict[int, int] = {}
-    read = 0
+    hadms: set[int] = set()
+    stats: dict[str, int] = defaultdict(int)
     for row in reader:
-        read += 1
+        stats["rows_read"] += 1
         kind = reader.field(row, "note_type").strip()
         if kind not in NOTE_TYPES:
+            stats["rows_of_other_note_types"] += 1
             continue
         hadm = reader.integer(row, "hadm_id", allow_empty=True)
-        if hadm is None or (keep is not None and hadm not in keep):
+        if hadm is None:
+            stats["rows_without_hadm_id"] += 1
+            continue
+        hadms.add(hadm)
+        if keep is not None and hadm not in keep:
+            stats["rows_of_other_admissions"] += 1
             continue
         seq = reader.integer(row, "note_seq")
         subject = reader.integer(row, "subject_id")
         assert seq is not None and subject is not None
         parts[hadm].append((NOTE_TYPES[kind], seq, reader.field(row, "text")))
         subject_of.setdefault(hadm, subject)
-    if not read:
+        stats["addendum_rows_kept" if kind == "AD" else "summary_rows_kept"] += 1
+    if not stats["rows_read"]:
         raise InputError("a header and no rows: no notes to build a dataset from", file=path)
-    for hadm in sorted(parts):
-        text = "\n\n".join(t.strip() for _, _, t in sorted(parts[hadm]))
-        yield hadm, subject_of[hadm], text
+    stats["admissions_with_several_rows_joined"] = sum(len(p) > 1 for p in parts.values())
+    documents = {
+        hadm: (
+            subject_of[hadm],
+            "\n\n".join(t.strip() for _, _, t in sorted(parts[hadm])),
+            len(parts[hadm]),
+        )
+        for hadm in sorted(parts)
+    }
+    return DischargeNotes(documents, hadms, dict(stats))
 
 
-def top_codes(codes: Mapping[int, list[str]], n: int) -> list[str]:
-    """The `n` most frequent label strings, counted once per admission; ties broken by the
-    string itself (ascending), so that the list does not depend on file order."""
+def read_discharge_notes(
+    root: str | Path, wanted: Iterable[int] | None = None, *, progress: bool = False
+) -> Iterator[tuple[int, int, str]]:
+    """(hadm_id, subject_id, text) per admission that has a discharge note (or only those
+    in `wanted`), in hadm_id order; see `collect_discharge_notes`."""
+    notes = collect_discharge_notes(root, wanted, progress=progress)
+    for hadm, (subject, text, _) in notes.documents.items():
+        yield hadm, subject, text
+
+
+def code_counts(codes: Mapping[int, list[str]]) -> list[tuple[str, int]]:
+    """(label string, admissions carrying it), most frequent first; a code counts once
+    per admission, and ties are broken by the string itself (ascending), so that the
+    ranking does not depend on file order."""
     counts: dict[str, int] = defaultdict(int)
     for labels in codes.values():
         for code in set(labels):
             counts[code] += 1
-    return sorted(counts, key=lambda c: (-counts[c], c))[:n]
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def top_codes(codes: Mapping[int, list[str]], n: int) -> list[str]:
+    """The `n` most frequent label strings (`code_counts`' order)."""
+    return [code for code, _ in code_counts(codes)[:n]]

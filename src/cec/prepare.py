@@ -13,7 +13,6 @@ and NOTEEVENTS is streamed keeping only discharge summaries of candidate admissi
 from __future__ import annotations
 
 import logging
-import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,17 +22,25 @@ from typing import Any
 from cec.artifacts import write_code_rows
 from cec.codelist import LabelCode, read_code_list
 from cec.codes import CodeFormatError, Kind, caml_procedure, format_code, label_code, undot
+from cec.dataset_assembly import (
+    EXAMPLES,
+    Admissions,
+    build_records,
+    check_dataset_folder,
+    choose_split,
+    compare_sizes,
+    write_dataset,
+)
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
-from cec.io import atomic_dir, check_output_folder, write_json, write_jsonl
+from cec.io import atomic_dir
 from cec.mimic import TableReader, table_path
-from cec.splits import SPLITS, load_split_files, patient_split, unknown_ids
+from cec.splits import load_split_files, patient_split
 
 log = logging.getLogger(__name__)
 
 DISCHARGE = "Discharge summary"
 DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.7, "dev": 0.1, "test": 0.2}
-_EXAMPLES = 5
 
 
 @dataclass
@@ -54,10 +61,6 @@ class _Note:
     chartdate: str
     row_id: int
     text: str
-
-
-def _examples(values: list[int] | set[int]) -> list[int]:
-    return sorted(values)[:_EXAMPLES]
 
 
 def _read_dictionary(
@@ -121,7 +124,7 @@ def _read_codes(
             code = label_code(raw, kind, code_format)
         except CodeFormatError:
             stats["rows_with_malformed_code"] += 1
-            if len(malformed) < _EXAMPLES:
+            if len(malformed) < EXAMPLES:
                 malformed.append(f"row {row.number}: {raw!r}")
             continue
         if code not in listed:
@@ -226,19 +229,6 @@ def join_notes(notes: list[_Note]) -> str:
     """
     ordered = sorted(notes, key=lambda n: (n.addendum, n.chartdate, n.row_id))
     return "\n\n".join(n.text.strip() for n in ordered)
-
-
-def _length_stats(values: list[int]) -> dict[str, float]:
-    if not values:
-        return {"n": 0}
-    ordered = sorted(values)
-    return {
-        "n": len(ordered),
-        "mean": round(statistics.fmean(ordered), 1),
-        "median": float(statistics.median(ordered)),
-        "p90": float(ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]),
-        "max": float(ordered[-1]),
-    }
 
 
 def _source_codes(
@@ -384,176 +374,44 @@ def prepare_dataset(
     notes, discharge_hadms, report["NOTEEVENTS"] = _read_notes(
         mimic_dir, candidates, subjects, opts
     )
-    known = coded_hadms | discharge_hadms
-    admissions: dict[str, Any] = {
-        "with_any_code": len(coded_hadms),
-        "with_discharge_summary": len(discharge_hadms),
-        "with_listed_code": len(with_listed),
+    found = Admissions(
+        labels=labels,
+        subjects=subjects,
+        coded_hadms=coded_hadms,
+        discharge_hadms=discharge_hadms,
+        documents={h: (join_notes(parts), len(parts)) for h, parts in notes.items()},
+    )
+    made = {
+        "source": "seeded patient-level split (no split files given)",
+        "seed": opts.seed,
+        "fractions": dict(opts.fractions),
     }
-    dropped: dict[str, dict[str, Any]] = {}
-
-    def drop(reason: str, hadms: set[int]) -> None:
-        if hadms:
-            dropped[reason] = {"count": len(hadms), "examples": _examples(hadms)}
-
-    drop("has discharge summary but no listed code", discharge_hadms - with_listed)
-    drop("has listed code but no discharge summary", with_listed - discharge_hadms)
-    eligible = with_listed & discharge_hadms
-    admissions["with_listed_code_and_discharge_summary"] = len(eligible)
-
-    split_ids: dict[str, list[int]]
-    if split_lists is not None:
-        assert split_files is not None
-        for split, ids in split_lists.items():
-            unknown = unknown_ids(ids, known)
-            if unknown:
-                raise InputError(
-                    f"{len(unknown)} HADM_ID(s) of the {split} split file appear in no "
-                    f"MIMIC table read (e.g. {', '.join(map(str, unknown[:_EXAMPLES]))}); "
-                    "is the split for another MIMIC version or dataset?",
-                    file=split_files[split],
-                    field="HADM_ID",
-                )
-        listed_in_splits = {h for ids in split_lists.values() for h in ids}
-        drop("not in the split files", eligible - listed_in_splits)
-        drop("in a split file but has no listed code", listed_in_splits - with_listed)
-        drop(
-            "in a split file but has no discharge summary",
-            (listed_in_splits & with_listed) - discharge_hadms,
-        )
-        split_ids = {s: sorted(h for h in ids if h in eligible) for s, ids in split_lists.items()}
-        report["split"] = {
-            "source": "split files",
-            "files": {s: str(split_files[s]) for s in SPLITS},
-            # admissions of a split file that kept no label of the list (under another
-            # code format, or another MIMIC version, they may have had some)
-            "lost_every_label": {
-                s: {"count": len(lost), "hadm_ids": sorted(lost)}
-                for s, ids in split_lists.items()
-                if (lost := set(ids) - with_listed)
-            },
-        }
-    else:
-        split_ids = patient_split({h: subjects[h] for h in eligible}, opts.fractions, opts.seed)
-        report["split"] = {
-            "source": "seeded patient-level split (no split files given)",
-            "seed": opts.seed,
-            "fractions": dict(opts.fractions),
-        }
-        report["warnings"].append(
-            "no split files given: made a seeded patient-level split; numbers are not "
-            "comparable with papers that use the caml-mimic / KEPT splits"
-        )
-        log.warning(report["warnings"][-1])
-    admissions["dropped"] = dropped
-    report["admissions"] = admissions
-
-    report["split"]["sizes"] = {s: len(split_ids[s]) for s in SPLITS}
-    if opts.literature_sizes:
-        expected = {s: int(opts.literature_sizes[s]) for s in SPLITS}
-        report["split"]["literature_sizes"] = expected
-        off = {s: report["split"]["sizes"][s] - expected[s] for s in SPLITS}
-        if any(off.values()):
-            report["warnings"].append(
-                "split sizes differ from the literature's after filtering: "
-                + ", ".join(
-                    f"{s} {report['split']['sizes'][s]} vs {expected[s]} ({off[s]:+d})"
-                    for s in SPLITS
-                )
-            )
-            log.warning(report["warnings"][-1])
-    report["split"]["patients"] = {s: len({subjects[h] for h in split_ids[s]}) for s in SPLITS}
-    frequencies: dict[str, dict[str, int]] = {}
-    lengths: dict[str, dict[str, Any]] = {}
-    records: dict[str, list[dict[str, Any]]] = {}
-    for split in SPLITS:
-        freq: Counter[str] = Counter()
-        chars: list[int] = []
-        words: list[int] = []
-        n_notes: list[int] = []
-        recs = []
-        for hadm in split_ids[split]:
-            text = join_notes(notes[hadm])
-            code_list = sorted(labels[hadm])
-            freq.update(code_list)
-            chars.append(len(text))
-            words.append(len(text.split()))
-            n_notes.append(len(notes[hadm]))
-            recs.append(
-                {
-                    "hadm_id": str(hadm),
-                    "subject_id": str(subjects[hadm]),
-                    "text": text,
-                    "labels": code_list,
-                }
-            )
-        records[split] = recs
-        frequencies[split] = {c.code: freq.get(c.code, 0) for c in codes}
-        lengths[split] = {
-            "characters": _length_stats(chars),
-            "words": _length_stats(words),
-            "discharge_notes_per_admission": _length_stats(n_notes),
-            "labels_per_admission": _length_stats([len(r["labels"]) for r in recs]),
-        }
-    report["label_frequency"] = frequencies
-    report["note_length"] = lengths
-    unseen = [c.code for c in codes if frequencies["train"][c.code] == 0]
-    report["codes_without_train_examples"] = unseen
-    if unseen:
-        report["warnings"].append(
-            f"{len(unseen)} listed code(s) have no training admission: {', '.join(unseen)}"
-        )
-        log.warning(report["warnings"][-1])
-    for split in SPLITS:
-        if not split_ids[split]:
-            report["warnings"].append(f"the {split} split is empty")
-            log.warning(report["warnings"][-1])
+    split_ids = choose_split(
+        found,
+        split_lists,
+        split_files,
+        lambda eligible: patient_split(
+            {h: subjects[h] for h in eligible}, opts.fractions, opts.seed
+        ),
+        report,
+        made,
+    )
+    compare_sizes(report, opts.literature_sizes)
+    records = build_records(codes, found, split_ids, report)
 
     code_rows = _code_table(codes, mimic_titles, report, opts.code_format)
     if write_codes:
         # the folder is the dataset's alone: built aside and swapped in whole, so that a
         # killed run leaves the old dataset or the new one, never a mix of the two
         with atomic_dir(out_dir) as tmp:
-            _write_dataset(tmp, records, report)
+            write_dataset(tmp, records, report)
             write_code_rows(tmp / "codes.tsv", code_rows)
     else:
         # under Snakemake the folder also holds codes.tsv (rule code_table); each file is
         # renamed into place only when complete, the report last, and Snakemake removes
         # the outputs of a job that did not finish
-        _write_dataset(out_dir, records, report)
+        write_dataset(out_dir, records, report)
     return report
-
-
-DATASET_FILES = (*(f"{split}.jsonl" for split in SPLITS), "codes.tsv", "data_report.json")
-
-
-def check_dataset_folder(out_dir: str | Path) -> None:
-    """Fail before any work where `cec prepare --out` cannot be a dataset folder: it is a
-    file, lies below a file, or holds files that `cec prepare` does not write (they would
-    be lost when the new folder is swapped in)."""
-    out_dir = Path(out_dir)
-    check_output_folder(out_dir)
-    if out_dir.is_dir():
-        foreign = sorted(
-            p.name
-            for p in out_dir.iterdir()
-            if p.name not in DATASET_FILES and not p.name.endswith(".part")
-        )
-        if foreign:
-            raise InputError(
-                f"holds files that cec prepare does not write ({', '.join(foreign[:5])}); "
-                "they would be replaced with the folder: give a new or a dataset folder",
-                file=out_dir,
-            )
-
-
-def _write_dataset(
-    out_dir: Path, records: Mapping[str, list[dict[str, Any]]], report: dict[str, Any]
-) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
-        write_jsonl(out_dir / f"{split}.jsonl", records[split])
-    write_json(out_dir / "data_report.json", report)
 
 
 def write_code_table(

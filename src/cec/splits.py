@@ -127,3 +127,149 @@ def patient_split(
 def unknown_ids(split_ids: Iterable[int], known: set[int]) -> list[int]:
     """HADM_IDs of a split file that appear nowhere in the MIMIC tables read."""
     return sorted(h for h in split_ids if h not in known)
+
+
+# Edin et al. (2023) publish one file per MIMIC-IV version (mimiciv_icd9_split.feather,
+# mimiciv_icd10_split.feather): a column `_id` (the hadm_id) and a column `split` that
+# names train, val or test. Their `val` is our dev.
+EDIN_SPLIT_NAMES = {"train": "train", "val": "dev", "test": "test"}
+
+
+def _edin_rows(path: Path) -> list[tuple[int, str, str]]:
+    """(row number, _id, split) of an Edin split file: Arrow IPC (.feather) or CSV."""
+    if path.suffix == ".feather":
+        try:
+            from pyarrow import feather
+        except ImportError:
+            raise InputError(
+                "reading a .feather split file needs pyarrow (pip install 'cec[edin]'), or "
+                "give the same table as a CSV with the columns _id,split",
+                file=path,
+            ) from None
+        try:
+            table = feather.read_table(path, columns=["_id", "split"]).to_pydict()
+        except Exception as exc:  # pyarrow raises several types for bad files and columns
+            raise InputError(f"not an Edin et al. split file ({exc})", file=path) from None
+        pairs = zip(table["_id"], table["split"], strict=True)
+        return [(number, str(i), str(s)) for number, (i, s) in enumerate(pairs, start=2)]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"split file is not UTF-8 ({exc.reason})", file=path) from None
+    header = [h.strip().strip('"') for h in (lines[0] if lines else "").split(",")]
+    if "_id" not in header or "split" not in header:
+        raise InputError(
+            f"the header has {', '.join(header) or 'nothing'}; an Edin et al. split file "
+            "has the columns _id and split",
+            file=path,
+            row=1,
+        )
+    at_id, at_split = header.index("_id"), header.index("split")
+    rows = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = [f.strip().strip('"') for f in line.split(",")]
+        if len(fields) != len(header):
+            raise InputError(
+                f"expected {len(header)} fields, found {len(fields)}", file=path, row=number
+            )
+        rows.append((number, fields[at_id], fields[at_split]))
+    return rows
+
+
+def read_edin_split(path: str | Path) -> dict[str, list[int]]:
+    """train/dev/test hadm_ids of an Edin et al. split file (their `val` is dev)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("split file not found", file=path)
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    seen: dict[int, int] = {}
+    for number, raw_id, raw_split in _edin_rows(path):
+        try:
+            hadm = int(raw_id)
+        except ValueError:
+            raise InputError(
+                f"not a hadm_id: {raw_id[:40]!r}", file=path, row=number, field="_id"
+            ) from None
+        split = EDIN_SPLIT_NAMES.get(raw_split.strip().lower())
+        if split is None:
+            raise InputError(
+                f"split {raw_split[:20]!r} is none of train, val, test",
+                file=path,
+                row=number,
+                field="split",
+            )
+        if hadm in seen:
+            raise InputError(
+                f"hadm_id {hadm} listed twice (first on row {seen[hadm]})",
+                file=path,
+                row=number,
+                field="_id",
+            )
+        seen[hadm] = number
+        out[split].append(hadm)
+    if not seen:
+        raise InputError("split file lists no admission", file=path)
+    return out
+
+
+def stratified_patient_split(
+    admissions: Mapping[int, int],
+    labels: Mapping[int, Iterable[str]],
+    fractions: Mapping[str, float],
+    seed: int,
+) -> dict[str, list[int]]:
+    """Split admissions (hadm -> subject) by patient, seeded, stratified by each
+    patient's rarest label.
+
+    A full iterative multi-label stratification (Sechidis et al., as Edin et al. used)
+    costs a pass over every label per assignment; this cheap version keeps the property
+    that matters most for a long-tailed label space. Patients are grouped by the least
+    frequent code any of their admissions carries, rarest group first, shuffled within
+    their group; each goes to the split with the largest deficit, counted in admissions,
+    within its group plus overall. The group's term spreads a rare code's few patients
+    over the splits in proportion instead of by chance; the overall term keeps the split
+    sizes on `fractions` (alone, the group's term would send every single-patient group
+    to train). Depends only on the ids, labels and seed, not on input order.
+    """
+    total = sum(fractions[s] for s in SPLITS)
+    if total <= 0 or any(fractions[s] < 0 for s in SPLITS):
+        raise ValueError(f"split fractions must be non-negative and sum > 0: {dict(fractions)}")
+    share = {s: fractions[s] / total for s in SPLITS}
+    frequency: dict[str, int] = {}
+    for hadm in admissions:
+        for code in set(labels.get(hadm, ())):
+            frequency[code] = frequency.get(code, 0) + 1
+    by_subject: dict[int, list[int]] = {}
+    for hadm, subject in admissions.items():
+        by_subject.setdefault(subject, []).append(hadm)
+
+    def rarest(subject: int) -> tuple[int, str]:
+        codes = {c for h in by_subject[subject] for c in labels.get(h, ())}
+        return min(((frequency[c], c) for c in codes), default=(0, ""))
+
+    strata: dict[tuple[int, str], list[int]] = {}
+    for subject in sorted(by_subject):
+        strata.setdefault(rarest(subject), []).append(subject)
+    rng = random.Random(seed)
+    out: dict[str, list[int]] = {s: [] for s in SPLITS}
+    assigned = 0
+    for key in sorted(strata):
+        subjects = strata[key]
+        rng.shuffle(subjects)
+        group: dict[str, int] = dict.fromkeys(SPLITS, 0)
+        in_group = 0
+        for subject in subjects:
+            stays = by_subject[subject]
+            in_group += len(stays)
+            assigned += len(stays)
+            best = max(
+                SPLITS,
+                key=lambda s: (
+                    (share[s] * in_group - group[s]) + (share[s] * assigned - len(out[s]))
+                ),
+            )
+            out[best].extend(stays)
+            group[best] += len(stays)
+    return {s: sorted(v) for s, v in out.items()}

@@ -1,0 +1,271 @@
+"""MIMIC-IV v2.2 + MIMIC-IV-Note v2.2 -> one dataset of one ICD version.
+
+A dataset holds the admissions coded in one ICD version (MIMIC-IV switched from ICD-9
+to ICD-10 in October 2015; no admission mixes the two), labelled with the codes of its
+code list, each with its one discharge document (`cec.mimic4.collect_discharge_notes`:
+the discharge summaries of the admission in note_seq order, then any addenda). The
+split is Edin et al.'s published split file when given, else a seeded patient-level
+split stratified by each patient's rarest label (`cec.splits.stratified_patient_split`).
+
+Code lists are files of label strings (`config/codes/mimic4_*.txt`), or are counted
+from the code tables by `write_code_list`: the codes of the version ranked by the number
+of admissions that carry them, ties by string. Counting reads `hosp/` alone, never a
+note, so that concept generation (which sends code titles to an API) can depend on the
+list without any note upstream of it in the workflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cec.artifacts import write_code_rows
+from cec.codelist import LabelCode, read_code_list
+from cec.codes import Kind
+from cec.dataset_assembly import (
+    Admissions,
+    build_records,
+    check_dataset_folder,
+    choose_split,
+    compare_sizes,
+    write_dataset,
+)
+from cec.errors import InputError
+from cec.icd9 import Icd9Hierarchy
+from cec.icd10 import Icd10Hierarchy
+from cec.io import atomic_dir, atomic_path
+from cec.mimic4 import (
+    SOURCE,
+    TABLES,
+    code_counts,
+    collect_discharge_notes,
+    read_admission_codes,
+    read_titles,
+    table_path,
+)
+from cec.splits import SPLITS, load_split_files, read_edin_split, stratified_patient_split
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.65, "dev": 0.10, "test": 0.25}
+
+
+@dataclass
+class Mimic4Options:
+    """Choices of a MIMIC-IV dataset; defaults are documented in config/schema.yaml."""
+
+    version: int = 10
+    seed: int = 13
+    # Edin et al.'s proportions (65/10/25), used when no split file is given
+    fractions: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
+    progress: bool = True
+    literature_sizes: Mapping[str, int] | None = None
+
+
+def _check_version(version: int) -> None:
+    if version not in (9, 10):
+        raise ValueError(f"icd_version must be 9 or 10, got {version!r}")
+
+
+def _hierarchy(version: int) -> Icd9Hierarchy | Icd10Hierarchy:
+    return Icd9Hierarchy.load() if version == 9 else Icd10Hierarchy.load()
+
+
+def code_rows(
+    codes: list[LabelCode],
+    titles: Mapping[tuple[Kind, str], str],
+    version: int,
+    report: dict[str, Any],
+) -> list[dict[str, str]]:
+    """codes.tsv rows: MIMIC-IV's own title of a code where its d_icd table has it, the
+    shipped CMS tables otherwise; parents always from the shipped hierarchy."""
+    hierarchy = _hierarchy(version)
+    rows = []
+    untitled: list[str] = []
+    without_parent: list[str] = []
+    for lc in codes:
+        title = titles.get((lc.kind, lc.code)) or hierarchy.title(lc.code, lc.kind) or ""
+        if not title:
+            untitled.append(lc.code)
+        try:
+            parent = hierarchy.parent(lc.code, lc.kind)
+            parent_title = hierarchy.parent_title(lc.code, lc.kind)
+        except KeyError:
+            parent, parent_title = "", ""
+            without_parent.append(lc.code)
+        rows.append(
+            {
+                "code": lc.code,
+                "kind": lc.kind,
+                "description": title,
+                "parent": parent,
+                "parent_description": parent_title,
+            }
+        )
+    report["codes_missing_from_dictionaries"] = untitled
+    report["codes_without_parent"] = without_parent
+    for what, missing in (("title", untitled), ("parent", without_parent)):
+        if missing:
+            message = (
+                f"{len(missing)} listed code(s) have no ICD-{version} {what} (kept): "
+                f"{', '.join(missing)}"
+            )
+            report["warnings"].append(message)
+            log.warning(message)
+    return rows
+
+
+def write_code_table(
+    root: str | Path, codes_file: str | Path, out_path: str | Path, version: int
+) -> dict[str, Any]:
+    """codes.tsv from the code list, the d_icd tables and the shipped hierarchy; reads no
+    note (see the module docstring)."""
+    _check_version(version)
+    codes = read_code_list(codes_file, version)
+    report: dict[str, Any] = {"warnings": []}
+    rows = code_rows(codes, read_titles(root, version), version, report)
+    write_code_rows(Path(out_path), rows)
+    return report
+
+
+def write_code_list(
+    root: str | Path,
+    version: int,
+    out_path: str | Path,
+    *,
+    top: int | None = None,
+    min_count: int = 1,
+    progress: bool = False,
+) -> list[tuple[str, int]]:
+    """Count the codes of `version` over every admission of hosp/ and write the `top`
+    most frequent (or all) with at least `min_count` admissions, as a code list file
+    whose comment lines say how it was counted; returns (code, count) as written."""
+    _check_version(version)
+    if top is not None and top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    found = read_admission_codes(root, version, progress=progress)
+    ranked = [(c, n) for c, n in code_counts(found.codes) if n >= min_count]
+    chosen = ranked[:top] if top is not None else ranked
+    if not chosen:
+        raise InputError(
+            f"no ICD-{version} code is carried by {min_count} or more admissions",
+            file=table_path(root, "diagnoses_icd"),
+        )
+    what = f"the {top} most frequent" if top is not None else "all"
+    header = [
+        f"# {what} ICD-{version} codes of {SOURCE} hosp/diagnoses_icd + procedures_icd",
+        f"# with at least {min_count} admission(s); counted once per admission over the "
+        f"{len(found.codes)} admissions with an ICD-{version} code;",
+        "# ranked by that count, ties by the code string. code  admissions",
+    ]
+    lines = header + [f"{code}  # {count}" for code, count in chosen]
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return chosen
+
+
+def _split_lists(
+    split_file: str | Path | None, split_files: Mapping[str, str | Path] | None
+) -> tuple[dict[str, list[int]] | None, dict[str, str | Path] | None]:
+    """The given split as id lists, and the file each list came from."""
+    if split_file is not None and split_files is not None:
+        raise ValueError("give an Edin et al. split file or three split lists, not both")
+    if split_file is not None:
+        return read_edin_split(split_file), dict.fromkeys(SPLITS, split_file)
+    if split_files is not None:
+        return load_split_files(split_files), dict(split_files)
+    return None, None
+
+
+def prepare_mimic4_dataset(
+    root: str | Path,
+    codes_file: str | Path,
+    out_dir: str | Path,
+    opts: Mimic4Options | None = None,
+    *,
+    split_file: str | Path | None = None,
+    split_files: Mapping[str, str | Path] | None = None,
+    write_codes: bool = True,
+) -> dict[str, Any]:
+    """Build one dataset folder from MIMIC-IV (`root` holds hosp/ and note/); returns
+    the data report that is also written. `split_file` is an Edin et al. split file
+    (.feather or CSV with _id,split); `split_files` three HADM_ID lists; neither: a
+    seeded stratified patient-level split."""
+    opts = opts or Mimic4Options()
+    _check_version(opts.version)
+    root, out_dir = Path(root), Path(out_dir)
+    if write_codes:
+        check_dataset_folder(out_dir)  # before reading gigabytes of input
+    codes = read_code_list(codes_file, opts.version)
+    listed = {c.code for c in codes}
+    for name in TABLES:  # fail fast on a missing table, before any long pass
+        table_path(root, name)
+    split_lists, split_sources = _split_lists(split_file, split_files)
+    report: dict[str, Any] = {
+        "source": SOURCE,
+        "mimic_dir": str(root),
+        "icd_version": opts.version,
+        "code_list": str(codes_file),
+        "n_codes": len(codes),
+        "warnings": [],
+    }
+    titles = read_titles(root, opts.version)
+    report["dictionaries"] = {
+        kind: sum(1 for k, _ in titles if k == kind) for kind in ("diagnosis", "procedure")
+    }
+    kinds = {c.code: c.kind for c in codes}
+    report["codes_not_in_mimic_dictionaries"] = [
+        c for c in sorted(listed) if (kinds[c], c) not in titles
+    ]
+    found_codes = read_admission_codes(root, opts.version, keep=listed, progress=opts.progress)
+    report["code_tables"] = {
+        "rows_read": found_codes.rows_read,
+        "rows_of_the_other_icd_version": found_codes.rows_of_other_version,
+        "rows_with_unlisted_code": found_codes.rows_with_unlisted_code,
+        f"admissions_with_an_icd{opts.version}_code": len(found_codes.subjects),
+    }
+    labels = {h: set(c) for h, c in found_codes.codes.items()}
+    candidates = {h for h, c in labels.items() if c}
+    if split_lists is not None:
+        candidates &= {h for ids in split_lists.values() for h in ids}
+    notes = collect_discharge_notes(root, candidates, progress=opts.progress)
+    report["discharge"] = notes.stats
+    subjects = dict(found_codes.subjects)
+    for hadm, (subject, _, _) in notes.documents.items():
+        subjects.setdefault(hadm, subject)
+    found = Admissions(
+        labels=labels,
+        subjects=subjects,
+        coded_hadms=set(found_codes.subjects),
+        discharge_hadms=notes.hadms,
+        documents={h: (text, parts) for h, (_, text, parts) in notes.documents.items()},
+    )
+    made = {
+        "source": "seeded patient-level split stratified by each patient's rarest label "
+        "(no split file given)",
+        "seed": opts.seed,
+        "fractions": dict(opts.fractions),
+    }
+    split_ids = choose_split(
+        found,
+        split_lists,
+        split_sources,
+        lambda eligible: stratified_patient_split(
+            {h: subjects[h] for h in eligible}, labels, opts.fractions, opts.seed
+        ),
+        report,
+        made,
+    )
+    compare_sizes(report, opts.literature_sizes)
+    records = build_records(codes, found, split_ids, report)
+    rows = code_rows(codes, titles, opts.version, report)
+    if write_codes:
+        with atomic_dir(out_dir) as tmp:
+            write_dataset(tmp, records, report)
+            write_code_rows(tmp / "codes.tsv", rows)
+    else:
+        write_dataset(out_dir, records, report)  # rule code_table writes codes.tsv
+    return report
