@@ -322,3 +322,17 @@ def test_template_missing_a_variable(tmp_path: Path) -> None:
     with pytest.raises(InputError) as err:
         generate_concepts(ROWS, settings, ApiSettings(model="gpt-4-test"))
     assert "parent_bad.jinja2" in str(err.value) and "batch_id" in str(err.value)
+
+
+def test_guard_lets_icd10_titles_pass_but_not_the_rest_of_a_mimic4_note() -> None:
+    """A MIMIC-IV note quoting an ICD-10-PCS and an ICD-10-CM title: the quoted titles are
+    public text (the prompts show them), the note's own words are not."""
+    pcs = "Insertion of Infusion Device into Superior Vena Cava, Percutaneous Approach"
+    cm = "Type 2 diabetes mellitus with diabetic chronic kidney disease"
+    note = (
+        f"Procedures: {pcs}. Diagnoses: {cm}. Right IJ line placed at the bedside by the "
+        "night resident after two failed attempts on the left side."
+    )
+    guard = NoteShingleGuard.from_texts([note])
+    assert not guard.shares_run(pcs) and not guard.shares_run(cm)
+    assert guard.shares_run("placed at the bedside by the night resident after two")

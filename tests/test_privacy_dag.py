@@ -10,7 +10,8 @@ import pytest
 from tests.tiny_workflow import TinyRun
 from tests.tiny_workflow import snakemake as _run
 
-NOTE_TABLE = re.compile(r"(^|/)NOTEEVENTS\.csv(\.gz)?$")
+# MIMIC-III's note table, and MIMIC-IV-Note's discharge tables
+NOTE_TABLE = re.compile(r"((^|/)NOTEEVENTS|/note/discharge(_detail)?)\.csv(\.gz)?$")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +48,7 @@ def _note_derived(path: str, graph: dict[str, tuple[str, list[str]]], seen: set[
     return any(_note_derived(p, graph, seen) for p in graph[path][1])
 
 
-@pytest.mark.parametrize("dataset", ["mimic3_50", "rare50"])
+@pytest.mark.parametrize("dataset", ["mimic3_50", "rare50", "mimic4_icd10_50"])
 def test_concept_generation_has_no_note_derived_content_input(work: Path, dataset: str) -> None:
     # The summary reports the inputs of the jobs as run (replay mode, as in the demo);
     # record mode has the same inputs minus the recordings file.

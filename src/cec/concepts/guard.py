@@ -9,6 +9,7 @@ the file it reads cannot give back any text, and its refusals never quote the ma
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable
@@ -45,23 +46,32 @@ def shingle_hashes(text: str, n: int = SHINGLE_WORDS) -> np.ndarray:
     )
 
 
+@functools.cache
 def public_icd_hashes() -> np.ndarray:
-    """Shingles of the public ICD-9-CM titles (leaves, categories, sections).
+    """Shingles of the public ICD-9-CM and ICD-10-CM/PCS titles (leaves and parents).
 
     Notes sometimes quote a code title verbatim, and the prompts must show the titles; a
-    run that is public ICD text is not a leak, so it never counts as a match.
+    run that is public ICD text is not a leak, so it never counts as a match. Both
+    versions count for every dataset: a MIMIC-IV note may quote either.
     """
     from cec.icd9 import Icd9Hierarchy
+    from cec.icd10 import Icd10Hierarchy
 
-    hierarchy = Icd9Hierarchy.load()
-    texts: list[str] = []
+    icd9 = Icd9Hierarchy.load()
+    icd10 = Icd10Hierarchy.load()
+    texts: set[str] = set()
     for kind in ("diagnosis", "procedure"):
-        for _code, short, long in hierarchy.d_icd_rows(kind):  # type: ignore[arg-type]
-            texts += [short, long]
-        for code in hierarchy.leaves(kind):  # type: ignore[arg-type]
-            texts.append(hierarchy.parent_title(code, kind))  # type: ignore[arg-type]
-    parts = [shingle_hashes(t) for t in texts]
-    return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
+        for _code, short, long in icd9.d_icd_rows(kind):  # type: ignore[arg-type]
+            texts |= {short, long}
+        for _code, long in icd10.d_icd_rows(kind):  # type: ignore[arg-type]
+            texts.add(long)
+        for hierarchy in (icd9, icd10):
+            for code in hierarchy.leaves(kind):  # type: ignore[arg-type]
+                texts.add(hierarchy.parent_title(code, kind))  # type: ignore[arg-type]
+    parts = [shingle_hashes(t) for t in sorted(texts)]
+    hashes = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
+    hashes.flags.writeable = False  # shared by every guard of the process (cached)
+    return hashes
 
 
 class NoteShingleGuard:
