@@ -68,7 +68,8 @@ def mimic_tables(wildcards):
     if dataset_source(wildcards.dataset) == "mimic3":
         return {name: _table_file(root, name, synthetic) for name in MIMIC_TABLES}
     return {
-        name: _table_file(root / sub, name, synthetic) for name, sub in MIMIC4_TABLES.items()
+        name: _table_file(root / sub, name, synthetic)
+        for name, sub in MIMIC4_TABLES.items()
     }
 
 
@@ -227,7 +228,9 @@ def coded_datasets():
 def all_targets():
     targets = [f for dataset in config["datasets"] for f in dataset_files(dataset)]
     for dataset in coded_datasets():
-        targets += concept_files(dataset) + stage1_files(dataset) + prediction_files(dataset)
+        targets += (
+            concept_files(dataset) + stage1_files(dataset) + prediction_files(dataset)
+        )
     return targets + evaluation_files()
 
 

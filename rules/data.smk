@@ -32,6 +32,7 @@ rule synth_mimic4:
             f"{SYNTH4_DIR}/{folder}/{table}.csv.gz"
             for table, folder in MIMIC4_TABLES.items()
         ],
+        detail=f"{SYNTH4_DIR}/note/discharge_detail.csv.gz",
         splits=expand(
             f"{SYNTH4_DIR}/splits/mimic4_icd{{version}}_split.csv", version=[9, 10]
         ),

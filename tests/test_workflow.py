@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cec.config import load_config
+from cec.config import load_config, with_base
 from cec.io import read_jsonl
 from cec.llm.token_meter import parse_compute
 from tests.conftest import REPO
@@ -313,11 +313,14 @@ def test_missing_config_key_is_named(tmp_path: Path) -> None:
     assert "'admissions' is a required property" in result.stdout + result.stderr
 
 
-def test_default_and_paper_configs_are_valid(tmp_path: Path) -> None:
+def test_default_and_paper_configs_are_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from snakemake.utils import validate
 
-    for name in ("config.yaml", "mimic3.yaml", "tiny.yaml"):
-        config = yaml.safe_load((REPO / "config" / name).read_text())
+    monkeypatch.chdir(REPO)  # a `base` is named from the working directory
+    for name in ("config.yaml", "mimic3.yaml", "tiny.yaml", "mimic4.yaml", "demo_mimic4.yaml"):
+        config = with_base(yaml.safe_load((REPO / "config" / name).read_text()))
         validate(config, str(REPO / "config" / "schema.yaml"))
     raw = yaml.safe_load((REPO / "config" / "mimic3.yaml").read_text())
     assert "lora" not in raw["stage1"]  # the paper's constants live in the schema, once
@@ -370,6 +373,47 @@ def test_a_configfile_run_never_inherits_the_demo(tmp_path: Path) -> None:
     assert "synth_mimic" not in text and "results/synthetic" not in text
     # the label jobs read Fig. 4 (the schema's default), not the demo's compact prompt
     assert "label_question_v1.jinja2" in text and "compact" not in text
+
+
+def test_mimic4_config_plans_counted_lists_and_prepares_the_full_sets_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config/mimic4.yaml on stand-in tables: it keeps mimic3.yaml's models and settings
+    (its base), counts each code list from hosp/, prepares the *_full datasets and runs
+    the concept, LLM and evaluation stages on the 50-code datasets only."""
+    work = copy_workflow(tmp_path)
+    monkeypatch.chdir(work)  # a base is named from the working directory
+    config = with_base(yaml.safe_load((work / "config" / "mimic4.yaml").read_text()))
+    base = yaml.safe_load((work / "config" / "mimic3.yaml").read_text())
+    assert config["stage2"] == base["stage2"] and config["backbones"] == base["backbones"]
+    assert config["concepts"]["recordings"] == "recordings/mimic4/{dataset}.jsonl"
+    root = work / "mimic-iv"
+    for folder, table in (("hosp", "diagnoses_icd"), ("hosp", "procedures_icd"),
+                          ("hosp", "d_icd_diagnoses"), ("hosp", "d_icd_procedures"),
+                          ("note", "discharge")):  # fmt: skip
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / f"{table}.csv.gz").write_bytes(b"")
+    config["mimic4"]["dir"] = str(root)
+    for dataset in config["datasets"].values():
+        split = work / "splits" / Path(dataset["split_files"]["edin"]).name
+        split.parent.mkdir(exist_ok=True)
+        split.write_bytes(b"")
+        dataset["split_files"]["edin"] = str(split)
+    for name, entry in config["backbones"].items():
+        (work / "models" / name).mkdir(parents=True)
+        entry["path"] = str(work / "models" / name)
+    (work / "config" / "paper4.yaml").write_text(yaml.safe_dump(config))
+    dry = _run(["all", "-n", "--configfile", "config/paper4.yaml"], work)
+    text = dry.stdout + dry.stderr
+    assert dry.returncode == 0, text[-3000:]
+    for dataset in ("mimic4_icd9_50", "mimic4_icd10_50", "mimic4_icd9_full", "mimic4_icd10_full"):
+        assert f"results/data/{dataset}/code_list.txt" in text, dataset
+        assert f"results/data/{dataset}/data_report.json" in text, dataset
+        coded = "full" not in dataset
+        assert (f"results/concepts/{dataset}/" in text) == coded, dataset
+        assert (f"results/metrics/{dataset}/" in text) == coded, dataset
+    assert "synth_mimic" not in text and "results/synthetic" not in text
+    assert "rule train_concept_model" in text
 
 
 def test_gemma_demo_layers_over_the_demo(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ them offline. Answers vary in form the way GPT-4's do (Python literal or JSON, s
 in a code fence after a sentence), which the replay path must read.
 
 Usage: python tools/build_demo_recordings.py [--config config/config.yaml]
+       python tools/build_demo_recordings.py --config config/demo_mimic4.yaml
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import yaml
 from cec.concepts.client import ApiSettings
 from cec.concepts.generate import GenerationSettings, generate_concepts
 from cec.concepts.prompts import code_rows
+from cec.config import load_config
 from cec.prepare import code_table_rows
+from cec.prepare_mimic4 import shipped_code_rows
 
 REPO = Path(__file__).resolve().parents[1]
 HANDWRITTEN = REPO / "src" / "cec" / "resources" / "concepts" / "handwritten"
@@ -75,13 +78,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", type=Path, default=REPO / "config" / "config.yaml")
     args = parser.parse_args()
-    config = yaml.safe_load(args.config.read_text())
+    config = load_config(args.config)  # the schema's defaults filled, any `base` resolved
     cfg = config["concepts"]
     # one request at a time, so the recordings file has a stable line order
     api = replace(ApiSettings.from_config(cfg["api"]), max_concurrent=1)
     for dataset, spec in config["datasets"].items():
         concepts = yaml.safe_load((HANDWRITTEN / f"{dataset}.yaml").read_text())
-        rows = code_rows(code_table_rows(REPO / spec["codes"], spec.get("code_format", "exact")))
+        if spec.get("source", "mimic3") == "mimic4":
+            table = shipped_code_rows(REPO / spec["codes"], int(spec["icd_version"]))
+        else:
+            table = code_table_rows(REPO / spec["codes"], spec.get("code_format", "exact"))
+        rows = code_rows(table)
         out = REPO / cfg["recordings"].format(dataset=dataset)
         out.unlink(missing_ok=True)
         settings = GenerationSettings(

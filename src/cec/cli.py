@@ -35,6 +35,10 @@ def _fractions(text: str) -> dict[str, float]:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    if args.version == "iv":
+        return _cmd_synth_iv(args)
+    if args.icd9_fraction is not None:
+        raise InputError("--icd9-fraction is for --version iv (MIMIC-III is all ICD-9)")
     from cec.synth.writer import write_synthetic_mimic
 
     manifest = write_synthetic_mimic(
@@ -43,7 +47,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         args.seed,
         top50_sizes=args.top50_split,
         rare_sizes=args.rare50_split,
-        other_notes_per_admission=args.other_notes,
+        other_notes_per_admission=30.0 if args.other_notes is None else args.other_notes,
         progress=not args.quiet,
     )
     rows = manifest["rows"]
@@ -51,6 +55,36 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         f"wrote synthetic MIMIC-III to {args.out}: {manifest['admissions']} admissions, "
         f"{rows['NOTEEVENTS']} NOTEEVENTS rows, {rows['DIAGNOSES_ICD']} DIAGNOSES_ICD rows, "
         f"{rows['PROCEDURES_ICD']} PROCEDURES_ICD rows in {manifest['seconds']} s"
+    )
+    return 0
+
+
+def _cmd_synth_iv(args: argparse.Namespace) -> int:
+    from cec.synth.mimic4_writer import DEFAULT_ICD9_FRACTION, write_synthetic_mimic4
+
+    iii_only = {
+        "--top50-split": args.top50_split,
+        "--rare50-split": args.rare50_split,
+        "--other-notes": args.other_notes,
+    }
+    given = [flag for flag, value in iii_only.items() if value is not None]
+    if given:
+        raise InputError(f"{', '.join(given)}: MIMIC-III options, not for --version iv")
+    fraction = DEFAULT_ICD9_FRACTION if args.icd9_fraction is None else args.icd9_fraction
+    manifest = write_synthetic_mimic4(
+        args.out,
+        args.admissions,
+        args.seed,
+        icd9_fraction=fraction,
+        progress=not args.quiet,
+    )
+    rows = manifest["rows"]
+    by_version = manifest["admissions_by_version"]
+    print(
+        f"wrote synthetic MIMIC-IV to {args.out}: {manifest['admissions']} admissions "
+        f"({by_version['9']} ICD-9, {by_version['10']} ICD-10), {rows['discharge']} discharge "
+        f"rows, {rows['diagnoses_icd']} diagnoses_icd rows, {rows['procedures_icd']} "
+        f"procedures_icd rows in {manifest['seconds']} s"
     )
     return 0
 
@@ -84,7 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    synth = sub.add_parser("synth-mimic", help="write a synthetic MIMIC-III v1.4 (CSV.gz)")
+    synth = sub.add_parser(
+        "synth-mimic", help="write a synthetic MIMIC-III v1.4 or MIMIC-IV v2.2 (CSV.gz)"
+    )
+    synth.add_argument(
+        "--version",
+        choices=["iii", "iv"],
+        default="iii",
+        help="iii: MIMIC-III v1.4 (default); iv: MIMIC-IV v2.2 hosp/ + MIMIC-IV-Note note/, "
+        "ICD-9 and ICD-10 admissions, Edin et al.-style split files",
+    )
     synth.add_argument("--out", type=Path, required=True, help="output directory")
     synth.add_argument("--admissions", type=int, required=True, help="number of admissions")
     synth.add_argument("--seed", type=int, default=13)
@@ -107,8 +150,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument(
         "--other-notes",
         type=float,
-        default=30.0,
-        help="mean number of non-discharge notes per admission (MIMIC: ~35)",
+        default=None,
+        help="mean number of non-discharge notes per admission (MIMIC-III: ~35; default 30)",
+    )
+    synth.add_argument(
+        "--icd9-fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="--version iv: share of the admissions coded in ICD-9, the stays before the "
+        "October-2015 switch (default 0.4)",
     )
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)

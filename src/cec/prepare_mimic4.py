@@ -269,3 +269,11 @@ def prepare_mimic4_dataset(
     else:
         write_dataset(out_dir, records, report)  # rule code_table writes codes.tsv
     return report
+
+
+def shipped_code_rows(codes_file: str | Path, version: int) -> list[dict[str, str]]:
+    """codes.tsv rows titled from the shipped CMS tables alone. The synthetic MIMIC-IV's
+    d_icd tables hold the same titles, so these rows equal what the workflow writes for
+    it; tools build the demo's concept recordings from them without a MIMIC-IV copy."""
+    _check_version(version)
+    return code_rows(read_code_list(codes_file, version), {}, version, {"warnings": []})
