@@ -118,9 +118,7 @@ def test_icd9_dataset_of_mimic4(mimic4, tmp_path):
     opts = Mimic4Options(version=9, fractions={"train": 1, "dev": 0, "test": 0})
     report = prepare_mimic4_dataset(mimic4, codes, out, opts)
     records = _records(out)
-    assert [(r["hadm_id"], r["labels"]) for r in records["train"]] == [
-        ("201", ["428.0", "96.71"])
-    ]
+    assert [(r["hadm_id"], r["labels"]) for r in records["train"]] == [("201", ["428.0", "96.71"])]
     assert report["code_tables"]["rows_of_the_other_icd_version"] == 12
     rows = {r["code"]: r for r in read_code_table(out / "codes.tsv")}
     assert rows["428.0"]["parent"] == "428" and rows["96.71"]["parent"] == "96"
