@@ -11,6 +11,7 @@ from cec.concepts.generate import GenerationSettings, generate_concepts
 from cec.concepts.parse import AnswerFormatError, parse_concept_answer
 from cec.concepts.prompts import CodeRow, leaf_request, make_batches, parent_request, render
 from cec.prepare import code_table_rows
+from cec.prepare_mimic4 import shipped_code_rows
 from tests.conftest import REPO
 
 # The instruction texts of the paper's Fig. 6 and Fig. 7, as printed (line breaks are the
@@ -147,18 +148,22 @@ def test_render_names_the_missing_variable(tmp_path) -> None:  # noqa: ANN001
         render(str(path))
 
 
-@pytest.mark.parametrize("dataset", ["mimic3_50", "rare50"])
+@pytest.mark.parametrize("dataset", ["mimic3_50", "rare50", "mimic4_icd10_50"])
 def test_shipped_recordings_replay_for_every_code(dataset: str) -> None:
     """The demo's hand-written recordings match the current templates and code tables."""
-    codes = (
-        REPO
-        / "config"
-        / "codes"
-        / ("top50_codes.txt" if dataset == "mimic3_50" else "rare50_codes.txt")
+    lists = {
+        "mimic3_50": "top50_codes.txt",
+        "rare50": "rare50_codes.txt",
+        "mimic4_icd10_50": "mimic4_icd10_top50.txt",
+    }
+    codes = REPO / "config" / "codes" / lists[dataset]
+    table = (
+        shipped_code_rows(codes, 10)
+        if dataset.startswith("mimic4")
+        else code_table_rows(codes, "caml")  # as the shipped configs read the lists
     )
     rows = [
-        CodeRow(r["code"], r["description"], r["parent"], r["parent_description"])
-        for r in code_table_rows(codes, "caml")  # as the shipped configs read the lists
+        CodeRow(r["code"], r["description"], r["parent"], r["parent_description"]) for r in table
     ]
     settings = GenerationSettings(
         mode="replay",

@@ -13,6 +13,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 STAGES = {
     "cec.synth": "synthetic data",
     "cec.prepare": "data",
+    "cec.prepare_mimic4": "data",
+    "cec.dataset_assembly": "data",
     "cec.concepts": "concepts",
     "cec.coverage": "concepts",
     "cec.stage1": "stage 1",

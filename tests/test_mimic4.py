@@ -12,6 +12,7 @@ import pytest
 from cec.codes import CodeFormatError
 from cec.errors import InputError
 from cec.mimic4 import (
+    COLUMNS,
     format_icd,
     format_icd10,
     read_admission_codes,
@@ -21,22 +22,7 @@ from cec.mimic4 import (
     top_codes,
 )
 
-HEADERS = {
-    "diagnoses_icd": ["subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"],
-    "procedures_icd": ["subject_id", "hadm_id", "seq_num", "chartdate", "icd_code", "icd_version"],
-    "d_icd_diagnoses": ["icd_code", "icd_version", "long_title"],
-    "d_icd_procedures": ["icd_code", "icd_version", "long_title"],
-    "discharge": [
-        "note_id",
-        "subject_id",
-        "hadm_id",
-        "note_type",
-        "note_seq",
-        "charttime",
-        "storetime",
-        "text",
-    ],  # fmt: skip
-}
+HEADERS = {name.split("/")[1]: list(columns) for name, columns in COLUMNS.items()}
 
 
 def _write(root: Path, name: str, rows: list[list[object]], *, gz: bool = True) -> Path:

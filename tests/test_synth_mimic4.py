@@ -28,7 +28,8 @@ from cec.synth.knowledge import (
     load_mimic4_knowledge,
     load_overlay,
 )
-from cec.synth.mimic4_writer import COLUMNS, plan_mimic4, write_synthetic_mimic4
+from cec.mimic4 import COLUMNS
+from cec.synth.mimic4_writer import plan_mimic4, write_synthetic_mimic4
 from tests.conftest import REPO
 
 N = 400

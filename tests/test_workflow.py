@@ -25,6 +25,9 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return snakemake(args, cwd)
 
 
+DATASETS = ("mimic3_50", "rare50", "mimic4_icd10_50")
+
+
 @pytest.fixture(scope="module")
 def work(tiny_run: TinyRun) -> Path:
     tiny_run.require_success()
@@ -33,7 +36,7 @@ def work(tiny_run: TinyRun) -> Path:
 
 @pytest.mark.integration
 def test_data_stage(work: Path) -> None:
-    for dataset in ("mimic3_50", "rare50"):
+    for dataset in DATASETS:
         folder = work / "results" / "data" / dataset
         report = json.loads((folder / "data_report.json").read_text())
         sizes = report["split"]["sizes"]
@@ -51,8 +54,32 @@ def test_data_stage(work: Path) -> None:
 
 
 @pytest.mark.integration
+def test_mimic4_icd10_dataset(work: Path) -> None:
+    """The MIMIC-IV dataset: ICD-10 admissions only, labels of the ICD-10 list, Edin et al.'s
+    split file (generated), ICD-10 parents in codes.tsv, its own columns in the tables."""
+    folder = work / "results/data/mimic4_icd10_50"
+    report = json.loads((folder / "data_report.json").read_text())
+    assert report["source"] == "MIMIC-IV v2.2" and report["icd_version"] == 10
+    assert report["split"]["source"] == "split files"
+    assert report["split"]["files"]["dev"].endswith("splits/mimic4_icd10_split.csv")
+    assert report["split"]["sizes"] == {"train": 38, "dev": 5, "test": 8}
+    assert report["code_tables"]["rows_of_the_other_icd_version"] > 0  # ICD-9 stays skipped
+    listed = {line.split("#")[0].strip() for line in (
+        work / "config/codes/mimic4_icd10_top50.txt").read_text().splitlines()} - {""}  # fmt: skip
+    labels = {c for s in ("train", "dev", "test") for r in read_jsonl(folder / f"{s}.jsonl")
+              for c in r["labels"]}  # fmt: skip
+    assert labels <= listed and any(len(c) == 7 for c in labels)  # PCS codes among them
+    rows = {line.split("\t")[0]: line.split("\t") for line in
+            (folder / "codes.tsv").read_text().splitlines()[1:]}  # fmt: skip
+    assert rows["I50.9"][3:] == ["I50", "Heart failure"]
+    assert rows["I10"][3] == "I10-I16" and rows["02HV33Z"][3] == "02H"
+    table1 = (work / "results/tables/table1_main.tex").read_text()
+    assert "MIMIC-IV-ICD10-50" in table1
+
+
+@pytest.mark.integration
 def test_concepts_sections_and_guard(work: Path) -> None:
-    for dataset in ("mimic3_50", "rare50"):
+    for dataset in DATASETS:
         concepts = work / "results" / "concepts" / dataset
         summary = json.loads((concepts / "dedup_summary.json").read_text())
         assert summary["kept"]["parent"] > 0 and summary["kept"]["leaf"] > 0
@@ -72,7 +99,7 @@ def test_concepts_sections_and_guard(work: Path) -> None:
 
 @pytest.mark.integration
 def test_stage1_adapter_and_scores(work: Path) -> None:
-    for dataset in ("mimic3_50", "rare50"):
+    for dataset in DATASETS:
         sizes = json.loads((work / f"results/data/{dataset}/data_report.json").read_text())
         sizes = sizes["split"]["sizes"]
         adapter = work / "results" / "adapters" / dataset / "tiny_llama" / "concept"
@@ -90,7 +117,7 @@ def test_stage1_adapter_and_scores(work: Path) -> None:
 
 @pytest.mark.integration
 def test_stage2_adapters_and_predictions(work: Path) -> None:
-    for dataset in ("mimic3_50", "rare50"):
+    for dataset in DATASETS:
         sizes = json.loads((work / f"results/data/{dataset}/data_report.json").read_text())
         sizes = sizes["split"]["sizes"]
         # one trained label adapter per variant (Appendix A settings) ...
@@ -231,7 +258,7 @@ def test_cec_code_on_a_dev_note(work: Path, tmp_path: Path) -> None:
 @pytest.mark.integration
 def test_evaluation_outputs_and_single_table(work: Path) -> None:
     """Metrics, the four tables, figures, summary; one table alone redoes nothing."""
-    for dataset in ("mimic3_50", "rare50"):
+    for dataset in DATASETS:
         m = json.loads((work / f"results/metrics/{dataset}/tiny_llama/cec_k6.json").read_text())
         assert m["threshold_source"].startswith("dev") and m["n_seeds"] == 1
         assert 0 <= m["f1_micro"] <= 1 and "ci95" in m["per_seed"]["13"]

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cec.errors import InputError
 
@@ -90,8 +91,16 @@ def _cmd_synth_iv(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from cec.prepare import PrepareOptions, prepare_dataset
     from cec.splits import find_split_files
+
+    if (args.mimic_dir is None) == (args.mimic4_dir is None):
+        raise InputError("give --mimic-dir (MIMIC-III) or --mimic4-dir (MIMIC-IV), not both")
+    if args.mimic4_dir is not None:
+        return _prepare_mimic4(args)
+    for flag, value in (("--icd-version", args.icd_version), ("--edin-split", args.edin_split)):
+        if value is not None:
+            raise InputError(f"{flag} is for --mimic4-dir (MIMIC-III is all ICD-9)")
+    from cec.prepare import PrepareOptions, prepare_dataset
 
     opts = PrepareOptions(
         seed=args.seed,
@@ -103,6 +112,32 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         opts.fractions = args.fractions
     split_files = find_split_files(args.splits) if args.splits is not None else None
     report = prepare_dataset(args.mimic_dir, args.codes, args.out, split_files, opts)
+    return _prepared(args, report)
+
+
+def _prepare_mimic4(args: argparse.Namespace) -> int:
+    from cec.prepare_mimic4 import Mimic4Options, prepare_mimic4_dataset
+    from cec.splits import find_split_files
+
+    if args.keep_error_notes or args.code_format != "exact":
+        raise InputError("--keep-error-notes and --code-format are for MIMIC-III (--mimic-dir)")
+    if args.splits is not None and args.edin_split is not None:
+        raise InputError("give --splits or --edin-split, not both")
+    opts = Mimic4Options(version=args.icd_version or 10, seed=args.seed, progress=not args.quiet)
+    if args.fractions:
+        opts.fractions = args.fractions
+    report = prepare_mimic4_dataset(
+        args.mimic4_dir,
+        args.codes,
+        args.out,
+        opts,
+        split_file=args.edin_split,
+        split_files=find_split_files(args.splits) if args.splits is not None else None,
+    )
+    return _prepared(args, report)
+
+
+def _prepared(args: argparse.Namespace, report: dict[str, Any]) -> int:
     sizes = report["split"]["sizes"]
     print(
         f"wrote {args.out}: train {sizes['train']}, dev {sizes['dev']}, test {sizes['test']} "
@@ -164,9 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
     synth.set_defaults(func=_cmd_synth)
 
-    prep = sub.add_parser("prepare", help="MIMIC-III tables -> one dataset")
-    prep.add_argument("--mimic-dir", type=Path, required=True)
-    prep.add_argument("--codes", type=Path, required=True, help="code list (dotted codes)")
+    prep = sub.add_parser("prepare", help="MIMIC-III or MIMIC-IV tables -> one dataset")
+    prep.add_argument("--mimic-dir", type=Path, help="MIMIC-III v1.4: the folder of its CSVs")
+    prep.add_argument(
+        "--mimic4-dir", type=Path, help="MIMIC-IV v2.2: the folder holding hosp/ and note/"
+    )
+    prep.add_argument(
+        "--icd-version",
+        type=int,
+        choices=[9, 10],
+        help="MIMIC-IV: the ICD version of the dataset's admissions and labels (default 10)",
+    )
+    prep.add_argument(
+        "--edin-split",
+        type=Path,
+        help="MIMIC-IV: Edin et al.'s split file (.feather, or CSV with _id,split)",
+    )
+    prep.add_argument("--codes", type=Path, required=True, help="code list of the version")
     prep.add_argument(
         "--splits",
         type=Path,
@@ -180,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fractions,
         default=None,
         metavar="TRAIN,DEV,TEST",
-        help="shares of the patient-level split (default 0.7,0.1,0.2)",
+        help="shares of the patient-level split (default 0.7,0.1,0.2; MIMIC-IV "
+        "0.65,0.1,0.25, stratified by each patient's rarest label)",
     )
     prep.add_argument(
         "--keep-error-notes", action="store_true", help="keep discharge summaries flagged ISERROR=1"

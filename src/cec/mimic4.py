@@ -42,6 +42,38 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("note_id", "subject_id", "hadm_id", "note_type", "note_seq", "charttime", "text"),
     ),
 }
+# folder/table -> all its columns, in MIMIC-IV v2.2's order (the synthetic MIMIC-IV writes
+# them; TABLES names those the readers use)
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "hosp/diagnoses_icd": ("subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"),
+    "hosp/procedures_icd": (
+        "subject_id",
+        "hadm_id",
+        "seq_num",
+        "chartdate",
+        "icd_code",
+        "icd_version",
+    ),
+    "hosp/d_icd_diagnoses": ("icd_code", "icd_version", "long_title"),
+    "hosp/d_icd_procedures": ("icd_code", "icd_version", "long_title"),
+    "note/discharge": (
+        "note_id",
+        "subject_id",
+        "hadm_id",
+        "note_type",
+        "note_seq",
+        "charttime",
+        "storetime",
+        "text",
+    ),
+    "note/discharge_detail": (
+        "note_id",
+        "subject_id",
+        "field_name",
+        "field_value",
+        "field_ordinal",
+    ),
+}
 CODE_TABLES: dict[Kind, str] = {"diagnosis": "diagnoses_icd", "procedure": "procedures_icd"}
 _CM = re.compile(r"[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?")  # category + up to 4 more
 _PCS = re.compile(r"[0-9A-HJ-NP-Z]{7}")  # 7 characters; PCS never uses I or O

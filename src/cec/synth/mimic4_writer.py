@@ -51,6 +51,7 @@ from cec.codes import Kind
 from cec.icd9 import Icd9Hierarchy
 from cec.icd10 import Icd10Hierarchy
 from cec.io import atomic_dir, write_json
+from cec.mimic4 import COLUMNS
 from cec.synth.knowledge import Knowledge, load_mimic4_knowledge
 from cec.synth.notes import DischargeSummaryWriter
 from cec.synth.plan import _sample_codes, _subjects, rng_for
@@ -58,37 +59,6 @@ from cec.synth.writer import _open, check_synth_folder
 
 VERSIONS = (9, 10)
 DEFAULT_ICD9_FRACTION = 0.4
-# table -> its columns, in MIMIC-IV v2.2's order (cec.mimic4.TABLES names those it reads)
-COLUMNS: dict[str, tuple[str, ...]] = {
-    "hosp/diagnoses_icd": ("subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"),
-    "hosp/procedures_icd": (
-        "subject_id",
-        "hadm_id",
-        "seq_num",
-        "chartdate",
-        "icd_code",
-        "icd_version",
-    ),
-    "hosp/d_icd_diagnoses": ("icd_code", "icd_version", "long_title"),
-    "hosp/d_icd_procedures": ("icd_code", "icd_version", "long_title"),
-    "note/discharge": (
-        "note_id",
-        "subject_id",
-        "hadm_id",
-        "note_type",
-        "note_seq",
-        "charttime",
-        "storetime",
-        "text",
-    ),
-    "note/discharge_detail": (
-        "note_id",
-        "subject_id",
-        "field_name",
-        "field_value",
-        "field_ordinal",
-    ),
-}
 SPLIT_FILES = {9: "splits/mimic4_icd9_split.csv", 10: "splits/mimic4_icd10_split.csv"}
 SPLIT_SHARES = (("train", 0.65), ("val", 0.10), ("test", 0.25))  # Edin et al.'s
 MIN_TRAIN = 2  # training admissions every label gets at least
