@@ -19,7 +19,7 @@ from cec.codelist import read_code_list
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
 from cec.icd10 import Icd10Hierarchy
-from cec.mimic4 import TABLES, read_admission_codes, read_discharge_notes, read_titles
+from cec.mimic4 import COLUMNS, TABLES, read_admission_codes, read_discharge_notes, read_titles
 from cec.splits import read_edin_split
 from cec.synth.knowledge import (
     icd10_gem_mappings,
@@ -28,7 +28,6 @@ from cec.synth.knowledge import (
     load_mimic4_knowledge,
     load_overlay,
 )
-from cec.mimic4 import COLUMNS
 from cec.synth.mimic4_writer import plan_mimic4, write_synthetic_mimic4
 from tests.conftest import REPO
 
