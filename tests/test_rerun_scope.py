@@ -19,12 +19,14 @@ import pytest
 import yaml
 
 from cec.config import load_config
+from tests.conftest import REPO
 from tests.tiny_workflow import TinyRun, snakemake
 
 pytestmark = pytest.mark.integration
 
 Job = tuple[str, dict[str, str]]
 EVALUATION = {"tune_threshold", "evaluate_method", "make_table", "plot_results", "summary"}
+N_DATASETS = len(load_config(REPO / "config" / "tiny.yaml")["datasets"])  # all are coded
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +67,10 @@ def test_a_new_seed_schedules_only_its_own_jobs(work: Path, tmp_path: Path) -> N
     jobs = scheduled(work, tmp_path, lambda c: c["stage2"]["seeds"].append(14))
     extra = [(r, w) for r, w in jobs if r not in EVALUATION and w.get("seed") != "14"]
     assert not extra, f"jobs of the existing seed or other stages: {extra}"
-    # the new seed's own work is all there: 3 adapters and 2 datasets
-    assert count(jobs, "train_label_model") == 6
-    assert count(jobs, "label_trainset") == 6
-    assert count(jobs, "predict_cec") == 2 * 2  # datasets x splits
+    # the new seed's own work is all there: 3 adapters per dataset
+    assert count(jobs, "train_label_model") == 3 * N_DATASETS
+    assert count(jobs, "label_trainset") == 3 * N_DATASETS
+    assert count(jobs, "predict_cec") == N_DATASETS * 2  # datasets x splits
 
 
 def test_a_new_backbone_schedules_only_its_own_jobs(work: Path, tmp_path: Path) -> None:
@@ -83,8 +85,8 @@ def test_a_new_backbone_schedules_only_its_own_jobs(work: Path, tmp_path: Path) 
     extra = [(r, w) for r, w in jobs if r not in shared and w.get("backbone") != "tiny_llama_b"]
     assert not extra, f"jobs of the existing backbone or shared stages: {extra}"
     assert count(jobs, "build_backbone") == 1
-    assert count(jobs, "train_concept_model") == 2
-    assert count(jobs, "train_label_model") == 6
+    assert count(jobs, "train_concept_model") == N_DATASETS
+    assert count(jobs, "train_label_model") == 3 * N_DATASETS
 
 
 def test_a_dropped_method_redoes_only_what_shows_it(work: Path, tmp_path: Path) -> None:
@@ -100,7 +102,7 @@ def test_a_dropped_method_redoes_only_what_shows_it(work: Path, tmp_path: Path) 
 def test_an_evaluation_setting_redoes_only_evaluation(work: Path, tmp_path: Path) -> None:
     jobs = scheduled(work, tmp_path, lambda c: c["evaluation"].update(bootstrap=500))
     assert {r for r, _ in jobs} <= EVALUATION, jobs
-    assert count(jobs, "evaluate_method") == 2 * 7  # datasets x methods
+    assert count(jobs, "evaluate_method") == N_DATASETS * 7  # datasets x methods
     assert count(jobs, "tune_threshold") == 0  # the dev threshold has no bootstrap
 
 
@@ -117,6 +119,6 @@ def test_a_stage2_lora_value_redoes_stage2_only(work: Path, tmp_path: Path) -> N
     jobs = scheduled(work, tmp_path, lambda c: c["stage2"]["lora"].update(lr=0.002))
     stage2 = {"train_label_model", "predict_labels", "predict_cec"}
     assert {r for r, _ in jobs} <= stage2 | EVALUATION, jobs
-    assert count(jobs, "train_label_model") == 6
+    assert count(jobs, "train_label_model") == 3 * N_DATASETS
     # zero-shot direct coding has no adapter: its predictions stand
     assert not [w for r, w in jobs if r == "predict_labels" and w["method"] == "direct_zeroshot"]
