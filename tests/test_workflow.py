@@ -445,6 +445,18 @@ def test_mimic4_config_plans_counted_lists_and_prepares_the_full_sets_only(
     assert "rule train_concept_model" in text
 
 
+def test_mimic4_demo_plans_the_synthetic_mimic4_only(tmp_path: Path) -> None:
+    """config/demo_mimic4.yaml over its base, the demo: the synthetic MIMIC-IV and its one
+    dataset, the demo's model, none of the MIMIC-III datasets."""
+    work = copy_workflow(tmp_path)
+    result = _run(["all", "-n", "--configfile", "config/demo_mimic4.yaml"], work)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text[-2000:]
+    assert "rule synth_mimic4" in text and "rule synth_mimic:" not in text
+    assert "results/scores/mimic4_icd10_50/smollm2/test.tsv" in text
+    assert "mimic3_50" not in text and "rare50" not in text
+
+
 def test_gemma_demo_layers_over_the_demo(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path)
     result = _run(
