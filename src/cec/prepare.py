@@ -374,12 +374,16 @@ def prepare_dataset(
     notes, discharge_hadms, report["NOTEEVENTS"] = _read_notes(
         mimic_dir, candidates, subjects, opts
     )
+    documents: dict[int, tuple[str, int]] = {}
+    while notes:  # join each admission's notes, freeing its parts as it goes (peak memory)
+        hadm, parts = notes.popitem()
+        documents[hadm] = (join_notes(parts), len(parts))
     found = Admissions(
         labels=labels,
         subjects=subjects,
         coded_hadms=coded_hadms,
         discharge_hadms=discharge_hadms,
-        documents={h: (join_notes(parts), len(parts)) for h, parts in notes.items()},
+        documents=documents,
     )
     made = {
         "source": "seeded patient-level split (no split files given)",
