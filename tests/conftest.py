@@ -217,3 +217,19 @@ def code_list(tmp_path: Path) -> Callable[[list[str]], Path]:
         return path
 
     return make
+
+
+def assert_same_output_but_wall_time(first: Path, second: Path, n_files: int) -> None:
+    """Two generator runs with one seed: the same files, byte for byte, but for the
+    manifest, whose fields differ only in the run's wall time (what the README promises,
+    no more and no less)."""
+    import json
+
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert len(files) == n_files
+    for rel in files:
+        if rel.name != "synth_manifest.json":
+            assert (second / rel).read_bytes() == (first / rel).read_bytes(), rel
+    a, b = (json.loads((d / "synth_manifest.json").read_text()) for d in (first, second))
+    assert {k for k in a if a[k] != b.get(k)} <= {"seconds"}
