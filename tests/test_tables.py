@@ -149,11 +149,20 @@ def test_summary_sets_the_paper_beside_both_rules() -> None:
         "auc_macro": 0.7, "auc_micro": 0.8, "f1_macro": 0.11, "f1_micro": 0.22,
         "at_0_5": {"f1_macro": 0.33, "f1_micro": 0.44},
     }  # fmt: skip
-    metrics = {("rare50", "llama3_8b", x): m for x in ("cec_k6", "direct_ft")}
+    metrics = {
+        (d, "llama3_8b", x): m
+        for d in ("rare50", "mimic4_icd10_50")
+        for x in ("cec_k6", "direct_ft")
+    }
     text = write_summary(
-        metrics, ["rare50"], ["llama3_8b"], ["direct_ft", "cec_k6"], published,
-        {"llama3_8b": "llama"}, "note", "cec_k6",
+        metrics, ["rare50", "mimic4_icd10_50"], ["llama3_8b"], ["direct_ft", "cec_k6"],
+        published, {"llama3_8b": "llama"}, "note", "cec_k6",
     )  # fmt: skip
+    # the paper has no MIMIC-IV results: no paper row is named beside dashes
+    assert (
+        "| mimic4_icd10_50 | llama3_8b | 0.700 / 0.800 | 0.110 / 0.220 | 0.330 / 0.440 | — | — |"
+        in text
+    )
     line = next(x for x in text.splitlines() if x.startswith("| rare50 | llama3_8b (vs CEC"))
     assert "| 0.110 / 0.220 | 0.330 / 0.440 |" in line  # dev threshold, then p > 0.5
     paper = published["paper_cec"][0]["rare50"]

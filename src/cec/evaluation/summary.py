@@ -76,8 +76,9 @@ def write_summary(
             )
             vals = mains.get(key, {}).get(d)
             dev, answer = _f1_both(m)
+            row = f"{b} (vs {key})" if vals else b  # no paper row to name (MIMIC-IV)
             out.append(
-                f"| {d} | {b} (vs {key}) | {_pair(m, 'auc_macro', 'auc_micro')} | "
+                f"| {d} | {row} | {_pair(m, 'auc_macro', 'auc_micro')} | "
                 f"{dev} | {answer} | {_paper_pair(vals[:2] if vals else None)} | "
                 f"{_paper_pair(vals[2:] if vals else None)} |"
             )
