@@ -13,13 +13,13 @@ from cec.codes import CodeFormatError
 from cec.errors import InputError
 from cec.mimic4 import (
     COLUMNS,
+    code_counts,
     format_icd,
     format_icd10,
     read_admission_codes,
     read_discharge_notes,
     read_titles,
     table_path,
-    top_codes,
 )
 
 HEADERS = {name.split("/")[1]: list(columns) for name, columns in COLUMNS.items()}
@@ -165,7 +165,8 @@ def test_missing_tables_columns_and_notes_are_named(mimic4: Path, tmp_path: Path
         list(read_discharge_notes(mimic4))
 
 
-def test_top_codes_count_admissions_and_break_ties_by_string(mimic4: Path) -> None:
+def test_code_counts_count_admissions_and_break_ties_by_string(mimic4: Path) -> None:
     codes = read_admission_codes(mimic4, 10).codes
-    assert top_codes(codes, 2) == ["I50.9", "0DTJ4ZZ"]  # I50.9 in 2; then 1 each, by string
-    assert top_codes({1: ["B", "A", "A"], 2: ["B"]}, 5) == ["B", "A"]
+    top = [code for code, _ in code_counts(codes)[:2]]
+    assert top == ["I50.9", "0DTJ4ZZ"]  # I50.9 in 2; then 1 each, by string
+    assert [code for code, _ in code_counts({1: ["B", "A", "A"], 2: ["B"]})] == ["B", "A"]

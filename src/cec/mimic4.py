@@ -287,8 +287,3 @@ def code_counts(codes: Mapping[int, list[str]]) -> list[tuple[str, int]]:
         for code in set(labels):
             counts[code] += 1
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-
-
-def top_codes(codes: Mapping[int, list[str]], n: int) -> list[str]:
-    """The `n` most frequent label strings (`code_counts`' order)."""
-    return [code for code, _ in code_counts(codes)[:n]]

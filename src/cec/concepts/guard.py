@@ -93,7 +93,9 @@ class NoteShingleGuard:
 
     @classmethod
     def load(cls, path: str | Path) -> NoteShingleGuard:
-        return cls(np.load(path, allow_pickle=False))
+        # the file holds what a guard kept: public ICD text was removed before `save`, so
+        # loading does not build the public set again (2 s of shingling per job)
+        return cls(np.load(path, allow_pickle=False), public=np.empty(0, dtype=np.uint64))
 
     def save(self, path: str | Path) -> None:
         from cec.io import atomic_path
