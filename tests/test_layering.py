@@ -15,6 +15,7 @@ STAGES = {
     "cec.prepare": "data",
     "cec.prepare_mimic4": "data",
     "cec.dataset_assembly": "data",
+    "cec.dataset_sources": "data",
     "cec.concepts": "concepts",
     "cec.coverage": "concepts",
     "cec.stage1": "stage 1",

@@ -182,3 +182,11 @@ def test_dataset_folder_is_all_or_nothing_and_foreign_files_are_kept(mimic4, cod
     assert sorted(p.name for p in report_path.parent.iterdir()) == [
         "codes.tsv", "data_report.json", "dev.jsonl", "test.jsonl", "train.jsonl"
     ]  # fmt: skip
+
+
+def test_an_edin_split_for_a_mimic3_dataset_is_refused(tmp_path):
+    from cec.dataset_sources import prepare_configured
+
+    with pytest.raises(ValueError, match="Edin et al. split file is for a MIMIC-IV dataset"):
+        prepare_configured({"source": "mimic3"}, tmp_path, tmp_path / "c", tmp_path / "o",
+                           edin_split=tmp_path / "s.csv")  # fmt: skip
