@@ -2,25 +2,32 @@
 # tables. The default config is the synthetic demo; see README.md for the real data.
 from snakemake.utils import min_version, validate
 
-min_version("9.0")
+min_version("9.27.1")
 
 
 # The demo config applies only when no --configfile is given: Snakemake would otherwise
 # deep-merge it under the user's file (e.g. the demo's synthetic split lists into a real
-# MIMIC-III run).
-if not config:
+# MIMIC-III run). `--config KEY=VALUE` overrides single values of either.
+from cec.config import check_config, read_config_file, with_base
+
+if workflow.overwrite_configfiles:
+    _origin = " + ".join(str(f) for f in workflow.overwrite_configfiles)
+    for _file in workflow.overwrite_configfiles:
+        read_config_file(_file)  # an empty file or one that is not a mapping is refused
+
+else:
+    _origin = "config/config.yaml"
 
     configfile: "config/config.yaml"
 
 
 # A config may name a `base` config whose blocks it replaces (config/demo_mimic4.yaml).
-from cec.config import with_base
-
-_resolved = with_base(dict(config))
+_resolved = with_base(dict(config), _origin)
 config.clear()
 config.update(_resolved)
 
 validate(config, schema="config/schema.yaml")
+check_config(config, _origin)
 
 
 report: "report/workflow.rst"
