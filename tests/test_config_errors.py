@@ -246,7 +246,8 @@ def test_snakemake_refuses_an_empty_config(workflow: Path) -> None:
 @pytest.mark.integration
 def test_snakemake_names_an_unknown_backbone(workflow: Path) -> None:
     text = (workflow / "config" / "config.yaml").read_text(encoding="utf-8")
-    typo = _write(workflow, text.replace("backbones: [smollm2]", "backbones: [smolm2]", 1), "t.yaml")
+    text = text.replace("backbones: [smollm2]", "backbones: [smolm2]", 1)
+    typo = _write(workflow, text, "t.yaml")
     status, out = _dry(workflow, "all", "--configfile", str(typo))
     assert status != 0 and "stage1.backbones[0]: unknown backbone 'smolm2'" in out
     assert "MissingInputException" not in out
