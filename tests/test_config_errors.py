@@ -109,6 +109,10 @@ def _tiny() -> dict[str, Any]:
         (lambda c: c["stage2"].update(backbones=["x"]), "stage2.backbones[0]"),
         (lambda c: c["stage2"]["steps"].update(tiny_lama=3), "stage2.steps.tiny_lama"),
         (lambda c: c["stage2"].update(label_backbone={"tiny_llama": "big"}), "label_backbone"),
+        (
+            lambda c: c["stage2"].update(label_backbone={"tiny_llama": {"cec": "big"}}),
+            "label_backbone.tiny_llama.cec",
+        ),
         (lambda c: c["evaluation"].update(table4_backbone="llama3"), "table4_backbone"),
         (lambda c: c["evaluation"].update(paper_row={"llama3": "llama"}), "paper_row.llama3"),
     ],
@@ -116,6 +120,8 @@ def _tiny() -> dict[str, Any]:
 def test_an_unknown_backbone_is_named(edit: Any, field: str) -> None:
     config = _tiny()
     check_config(copy.deepcopy(config), "tiny.yaml")  # the shipped one passes
+    for shipped in ("mimic3.yaml", "mimic4.yaml", "config.yaml", "demo_mimic4.yaml"):
+        load_config(REPO / "config" / shipped)  # and so do the paper's and the demos' configs
     edit(config)
     with pytest.raises(InputError, match="unknown backbone") as info:
         check_config(config, "tiny.yaml")

@@ -172,7 +172,11 @@ def _backbone_references(config: dict[str, Any]) -> Iterator[tuple[str, str]]:
                 yield f"{stage}.steps.{name}", name
     for row, label in ((config.get("stage2") or {}).get("label_backbone") or {}).items():
         yield f"stage2.label_backbone.{row}", row
-        yield f"stage2.label_backbone.{row}", label
+        if isinstance(label, dict):  # one backbone per variant (direct, leaf, cec)
+            for variant, name in label.items():
+                yield f"stage2.label_backbone.{row}.{variant}", name
+        else:
+            yield f"stage2.label_backbone.{row}", label
     evaluation = config.get("evaluation") or {}
     if evaluation.get("table4_backbone") is not None:
         yield "evaluation.table4_backbone", evaluation["table4_backbone"]
