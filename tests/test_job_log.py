@@ -39,7 +39,7 @@ def test_a_full_disk_is_one_line_with_path_and_reason(tmp_path: Path) -> None:
 def test_os_error_never_shows_its_arguments() -> None:
     """An OSError built from text (as some libraries raise it) shows its kind, not the text."""
     assert os_error(OSError("a note's words")) == "OSError"
-    assert os_error(PermissionError(errno.EACCES, "Permission denied", "a", "b")) == (
+    assert os_error(PermissionError(errno.EACCES, "Permission denied", "a", None, "b")) == (
         "a -> b: Permission denied"
     )
 
