@@ -114,11 +114,25 @@ def test_empty_code_is_rejected(raw: str, kind: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "kind", "expected"),
+    [
+        ("v4581", "diagnosis", "V45.81"),
+        ("e8497", "diagnosis", "E849.7"),
+        (" v45.81 ", "diagnosis", "V45.81"),
+        ("v45", "diagnosis", "V45"),
+    ],
+)
+def test_lower_case_v_and_e_codes_are_upper_cased(raw: str, kind: str, expected: str) -> None:
+    """One rule for every reader (cec.codes.code_text): the case of an ICD letter carries
+    no meaning, so MIMIC-III no longer drops what MIMIC-IV keeps."""
+    assert format_code(raw, kind) == expected
+
+
+@pytest.mark.parametrize(
     ("raw", "kind"),
     [
         ("58A9", "diagnosis"),
         ("5E89", "diagnosis"),  # E only as a prefix
-        ("v4581", "diagnosis"),  # MIMIC's prefixes are uppercase
         ("X123", "diagnosis"),
         ("584-9", "diagnosis"),
         ("58 49", "diagnosis"),

@@ -132,3 +132,61 @@ def test_jsonl_accepts_trailing_blank_lines(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(b'{"a": 1}\n{"a": 2}\n\n\n')
     assert list(read_jsonl(path)) == [{"a": 1}, {"a": 2}]
+
+
+def _unwritable_folder(tmp_path: Path) -> Path:
+    """A folder no file can be created in. A folder of mode 0555 is one for a normal
+    user; root (as in the CI container) writes there all the same, so there it is /sys,
+    a kernel file system where even root creates no file. Skipped only where neither
+    holds."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    probe = folder / "probe"
+    try:
+        probe.touch()
+    except PermissionError:
+        return folder
+    probe.unlink()
+    folder.chmod(0o755)
+    sysfs = Path("/sys")
+    try:
+        (sysfs / f"cec-probe-{os.getpid()}").touch()
+    except OSError:
+        return sysfs
+    (sysfs / f"cec-probe-{os.getpid()}").unlink()
+    pytest.skip("no folder here refuses writes (root, and /sys is writable)")
+
+
+def test_an_unwritable_output_location_is_refused_before_any_work(tmp_path: Path) -> None:
+    """Permission bits cannot tell (root ignores them, a read-only mount overrides them):
+    the check writes and removes a file, and names the path and the system's reason."""
+    locked = _unwritable_folder(tmp_path)
+    for check, target in (
+        (check_output_folder, locked / "dataset"),
+        (check_output_folder, locked / "new" / "deeper" / "dataset"),
+        (check_output_file, locked / "metrics.json"),
+        (check_output_file, locked / "new" / "metrics.json"),
+    ):
+        with pytest.raises(InputError, match="cannot write in") as err:
+            check(target)
+        assert err.value.file == str(target) and str(locked) in str(err.value)
+    check_output_folder(tmp_path / "writable" / "dataset")
+    assert not list(tmp_path.glob(".*.part"))  # the probe's file is gone
+
+
+def test_prepare_on_a_read_only_location_reads_no_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cec prepare` says it cannot write before it reads (here the inputs do not even
+    exist: an error about them would mean they were read first)."""
+    from cec.cli import main
+
+    out = _unwritable_folder(tmp_path) / "dataset"
+    missing = tmp_path / "nothing"
+    for source in ("--mimic-dir", "--mimic4-dir"):
+        argv = ["prepare", source, str(missing), "--codes", str(missing / "codes.txt"),
+                "--out", str(out), "--quiet"]  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"file {out}: cannot write in" in err and "codes" not in err, err

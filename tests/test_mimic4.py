@@ -170,3 +170,10 @@ def test_code_counts_count_admissions_and_break_ties_by_string(mimic4: Path) -> 
     top = [code for code, _ in code_counts(codes)[:2]]
     assert top == ["I50.9", "0DTJ4ZZ"]  # I50.9 in 2; then 1 each, by string
     assert [code for code, _ in code_counts({1: ["B", "A", "A"], 2: ["B"]})] == ["B", "A"]
+
+
+def test_lower_case_icd9_v_and_e_codes_are_upper_cased_as_on_mimic3(mimic4: Path) -> None:
+    """One rule for both readers (cec.codes.code_text): MIMIC-IV's ICD-9 rows go through
+    cec.codes.format_code, as MIMIC-III's do."""
+    _write(mimic4, "diagnoses_icd", [[1, 201, 1, "v4581", 9], [1, 201, 2, "e8497", 9]])
+    assert read_admission_codes(mimic4, 9).codes == {201: ["V45.81", "E849.7", "96.71"]}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from pathlib import Path
 
@@ -332,3 +334,84 @@ def test_caml_titles_never_show_a_bare_code(tmp_path):
     assert rare["77.7"]["description"] == "Excision of bone for graft"
     exact = {r["code"]: r for r in code_table_rows(repo / "config/codes/rare50_codes.txt")}
     assert exact["40.7"]["description"] == ""  # read as ICD-9-CM, "40.7" is no code
+
+
+def _noteevents_records(path: Path) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(_gunzip_text(path))))
+
+
+def _write_noteevents(path: Path, records: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(records)
+    path.write_bytes(gzip.compress(buffer.getvalue().encode("utf-8")))
+
+
+def test_an_identical_duplicate_note_row_is_removed_and_counted(mini_mimic, code_list, tmp_path):
+    """A NOTEEVENTS row repeated field for field (same ROW_ID) is one note, not two: the
+    document is not doubled, and the report counts what was removed."""
+    mimic = mini_mimic()
+    path = mimic / "NOTEEVENTS.csv.gz"
+    records = _noteevents_records(path)
+    b_report = next(r for r in records if r[-1] == NOTE_B)
+    _write_noteevents(path, [*records, b_report])
+    out = tmp_path / "out"
+    files = _split_dir(tmp_path, [101], [102], [103])
+    report = prepare_dataset(mimic, code_list(CODES), out, files, QUIET)
+    assert _records(out, "dev")["102"]["text"] == NOTE_B
+    assert report["NOTEEVENTS"]["duplicate_rows_removed"] == 1
+
+
+def test_a_note_row_id_with_other_content_is_refused(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    path = mimic / "NOTEEVENTS.csv.gz"
+    records = _noteevents_records(path)
+    b_report = next(r for r in records if r[-1] == NOTE_B)
+    _write_noteevents(path, [*records, [*b_report[:-1], "another text"]])
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="but other content") as err:
+        prepare_dataset(mimic, code_list(CODES), out, None, QUIET)
+    assert (err.value.row, err.value.field) == (len(records) + 1, "ROW_ID")
+    assert "another text" not in str(err.value)
+    _assert_nothing_written(out)
+
+
+def test_a_note_of_another_patient_than_its_admission_is_refused(mini_mimic, code_list, tmp_path):
+    """DIAGNOSES_ICD gives admission 102 to patient 2; a note giving it to 9 is refused
+    (a patient-level split on a wrong patient would leak stays across splits)."""
+
+    def other_patient(tables):
+        notes = tables["NOTEEVENTS"]
+        notes[3] = (9, *notes[3][1:])  # B's report: (SUBJECT_ID, HADM_ID 102, ...)
+
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="belongs to SUBJECT_ID 2") as err:
+        prepare_dataset(mini_mimic(other_patient), code_list(CODES), out, None, QUIET)
+    assert (err.value.row, err.value.field) == (5, "SUBJECT_ID")
+    assert "NOTEEVENTS" in str(err.value)
+    _assert_nothing_written(out)
+
+
+def test_a_table_as_csv_and_csv_gz_is_refused_naming_both(mini_mimic, code_list, tmp_path):
+    mimic = mini_mimic()
+    (mimic / "DIAGNOSES_ICD.csv").write_text(_gunzip_text(mimic / "DIAGNOSES_ICD.csv.gz"))
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="DIAGNOSES_ICD.csv.gz and DIAGNOSES_ICD.csv"):
+        prepare_dataset(mimic, code_list(CODES), out, None, QUIET)
+    _assert_nothing_written(out)
+
+
+def test_lower_case_v_and_e_codes_are_read_as_upper_case(mini_mimic, code_list, tmp_path):
+    """One rule with MIMIC-IV (cec.codes.code_text): v4581 is V45.81, not a malformed
+    code dropped with a warning."""
+
+    def lower(tables):
+        tables["DIAGNOSES_ICD"] = [
+            (*row[:3], row[3].lower()) if isinstance(row[3], str) else row
+            for row in tables["DIAGNOSES_ICD"]
+        ]
+
+    files = _split_dir(tmp_path, [101], [102], [103])
+    out = tmp_path / "out"
+    report = prepare_dataset(mini_mimic(lower), code_list(CODES), out, files, QUIET)
+    assert _records(out, "dev")["102"]["labels"] == ["00.66", "E849.7", "V45.81"]
+    assert "rows_with_malformed_code" not in report["DIAGNOSES_ICD"]

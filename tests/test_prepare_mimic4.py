@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import json
 from pathlib import Path
 
@@ -190,3 +193,53 @@ def test_an_edin_split_for_a_mimic3_dataset_is_refused(tmp_path):
     with pytest.raises(ValueError, match="Edin et al. split file is for a MIMIC-IV dataset"):
         prepare_configured({"source": "mimic3"}, tmp_path, tmp_path / "c", tmp_path / "o",
                            edin_split=tmp_path / "s.csv")  # fmt: skip
+
+
+def _discharge_rows(root: Path) -> list[list[str]]:
+    """The discharge table's rows (without its header), as strings."""
+    text = gzip.decompress((root / "note" / "discharge.csv.gz").read_bytes()).decode("utf-8")
+    return list(csv.reader(io.StringIO(text)))[1:]
+
+
+def test_an_identical_duplicate_discharge_row_is_removed_and_counted(mimic4, codes10, tmp_path):
+    """The MIMIC-III rule (cec.prepare._read_notes) for note_id, MIMIC-IV's key."""
+    rows = _discharge_rows(mimic4)
+    five = next(r for r in rows if r[0] == "205-DS-1")
+    _write(mimic4, "discharge", [*rows, five])
+    out = tmp_path / "ds"
+    report = prepare_mimic4_dataset(mimic4, codes10, out, Mimic4Options(progress=False))
+    by_hadm = {r["hadm_id"]: r for recs in _records(out).values() for r in recs}
+    assert by_hadm["205"]["text"] == "note five"
+    assert report["discharge"]["duplicate_rows_removed"] == 1
+
+
+def test_a_note_id_with_other_content_is_refused(mimic4, codes10, tmp_path):
+    rows = _discharge_rows(mimic4)
+    five = next(r for r in rows if r[0] == "205-DS-1")
+    _write(mimic4, "discharge", [*rows, [*five[:-1], "other text"]])
+    out = tmp_path / "ds"
+    with pytest.raises(InputError, match="but other content") as err:
+        prepare_mimic4_dataset(mimic4, codes10, out, Mimic4Options(progress=False))
+    assert (err.value.row, err.value.field) == (len(rows) + 2, "note_id")
+    assert "other text" not in str(err.value) and not out.exists()
+
+
+def test_a_discharge_note_of_another_patient_is_refused(mimic4, codes10, tmp_path):
+    """diagnoses_icd gives admission 205 to patient 5; its note says 9."""
+    rows = _discharge_rows(mimic4)
+    at = next(i for i, r in enumerate(rows) if r[0] == "205-DS-1")
+    rows[at][1] = "9"
+    _write(mimic4, "discharge", rows)
+    out = tmp_path / "ds"
+    with pytest.raises(InputError, match="hadm_id 205 belongs to subject_id 5") as err:
+        prepare_mimic4_dataset(mimic4, codes10, out, Mimic4Options(progress=False))
+    assert (err.value.row, err.value.field) == (at + 2, "subject_id")
+    assert not out.exists()
+
+
+def test_a_table_as_csv_and_csv_gz_is_refused_naming_both(mimic4, codes10, tmp_path):
+    _write(mimic4, "discharge", _discharge_rows(mimic4), gz=False)
+    out = tmp_path / "ds"
+    with pytest.raises(InputError, match="discharge.csv.gz and discharge.csv"):
+        prepare_mimic4_dataset(mimic4, codes10, out, Mimic4Options(progress=False))
+    assert not out.exists()

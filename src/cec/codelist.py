@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cec.codes import CodeFormatError, Kind
+from cec.codes import CodeFormatError, Kind, code_text
 from cec.errors import InputError
+from cec.io import read_text_lines
 from cec.mimic4 import format_icd10
 
 _PROCEDURE = re.compile(r"^\d{2}\.\d{1,2}$")
@@ -64,22 +65,20 @@ _SHAPES = {
 
 
 def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
-    """Read a code list of ICD `version` (9 or 10); `#` starts a comment. Returns codes in
-    canonical (sorted) order."""
+    """Read a code list of ICD `version` (9 or 10); `#` starts a comment. Codes are read
+    as every code reader reads them (`cec.codes.code_text`: case does not matter).
+    Returns codes in canonical (sorted) order."""
     if version not in _SHAPES:
         raise ValueError(f"version must be 9 or 10, got {version!r}")
     classify, expected = _SHAPES[version]
     path = Path(path)
     if not path.is_file():
         raise InputError("code list not found", file=path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"code list is not UTF-8 ({exc.reason})", file=path) from None
+    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.io's one rule
     seen: dict[str, int] = {}
     codes: list[LabelCode] = []
     for number, line in enumerate(lines, start=1):
-        text = line.split("#", 1)[0].strip()
+        text = code_text(line.split("#", 1)[0])
         if not text:
             continue
         kind = classify(text)

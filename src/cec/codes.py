@@ -37,6 +37,16 @@ class CodeFormatError(ValueError):
     """A code string that is not a well-formed ICD-9-CM code of the stated kind."""
 
 
+def code_text(raw: str) -> str:
+    """A code string as the workflow compares it: without surrounding space, upper case.
+
+    The one rule of every code reader (MIMIC-III, MIMIC-IV, code lists): ICD letters
+    (V, E, the ICD-10 letters) carry no meaning in their case, and PhysioNet writes them
+    in upper case, so a lower-case "v4581" is the code V45.81, not a malformed one that
+    one reader drops and another keeps."""
+    return raw.strip().upper()
+
+
 def _check_kind(kind: str) -> None:
     # A typo such as "diagnoses" must not fall through to the procedure branch.
     if kind not in _KINDS:
@@ -59,8 +69,8 @@ def _validate_undotted(undotted: str, raw: str, kind: Kind) -> None:
     where = f"ICD-9 {kind} code {raw!r}"
     if not _ALLOWED_CHARS.fullmatch(undotted) or "." in undotted:
         raise CodeFormatError(
-            f"{where} has invalid characters: expected digits, with an uppercase E or V "
-            "prefix for supplementary diagnosis codes"
+            f"{where} has invalid characters: expected digits, with an E or V prefix for "
+            "supplementary diagnosis codes"
         )
     lost_zeros = (
         f"; a {len(undotted)}-digit code usually means leading zeros were lost when the "
@@ -100,7 +110,8 @@ def format_code(raw: str, kind: Kind) -> str:
 
     Accepts the dotless MIMIC form ("5849") and, so that the function is idempotent, an
     already dotted code whose dot is where `kind` puts it ("584.9"). Surrounding whitespace
-    is stripped. Raises CodeFormatError, naming the value and the kind, for anything else.
+    is stripped and letters are upper-cased (`code_text`). Raises CodeFormatError, naming
+    the value and the kind, for anything else.
     """
     _check_kind(kind)
     if not isinstance(raw, str):
@@ -108,7 +119,7 @@ def format_code(raw: str, kind: Kind) -> str:
             f"ICD-9 {kind} code {raw!r} is a {type(raw).__name__}, not a string; "
             "read ICD9_CODE as a string so leading zeros survive"
         )
-    text = raw.strip()
+    text = code_text(raw)
     if not text:
         raise CodeFormatError(f"ICD-9 {kind} code {raw!r} is empty")
     if "." not in text:

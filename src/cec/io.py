@@ -213,26 +213,55 @@ def _below_a_file(path: Path) -> None:
             raise InputError(f"cannot write below {parent}: it is a file", file=path)
 
 
+def _nearest_existing(path: Path) -> Path:
+    """`path` or its closest ancestor that exists: where a write would land first."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path.cwd()  # a relative path whose every part is missing
+
+
+def _prove_writable(folder: Path, path: Path) -> None:
+    """Create and remove a temporary file in `folder`. Permission bits do not say whether
+    a write will succeed (root ignores them; a read-only mount or a full quota overrides
+    them), so only a real write tells; it costs one empty file."""
+    from cec.errors import InputError
+
+    try:
+        fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".probe.part", dir=folder)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise InputError(f"cannot write in {folder}: {reason}", file=path) from None
+    os.close(fd)
+    os.unlink(name)
+
+
 def check_output_folder(path: str | Path) -> None:
-    """Fail before any work where `path` cannot become a folder: it is a file, or one of
-    its parents is."""
+    """Fail before any work where `path` cannot become a folder: it is a file, one of its
+    parents is, or the place it would be built in (its nearest existing ancestor, and the
+    folder itself where it exists) cannot be written. Checked by a real write, before a
+    command reads gigabytes of input only to find it cannot save the result."""
     from cec.errors import InputError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise InputError("exists and is not a folder", file=path)
     _below_a_file(path)
+    _prove_writable(_nearest_existing(path.parent), path)
+    if path.is_dir():
+        _prove_writable(path, path)
 
 
 def check_output_file(path: str | Path) -> None:
-    """Fail before any work where `path` cannot become a file: it is a folder, or one of
-    its parents is a file."""
+    """Fail before any work where `path` cannot become a file: it is a folder, one of its
+    parents is a file, or its nearest existing parent cannot be written (a real write)."""
     from cec.errors import InputError
 
     path = Path(path)
     if path.is_dir():
         raise InputError("is a folder: give the path of a file to write", file=path)
     _below_a_file(path)
+    _prove_writable(_nearest_existing(path.parent), path)
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
@@ -248,18 +277,19 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
     """Read a JSONL file, naming the file and line of any malformed record: a line that is
-    not a JSON object (a cut line), a blank line between records, or bytes that are not
-    UTF-8 (lines are decoded one by one, so the row is exact). Blank lines at the very
-    end are accepted (a trailing newline or two)."""
+    not a JSON object (a cut line), a blank line between records, a NUL byte or bytes that
+    are not UTF-8 (`decode_line`: lines are decoded one by one, so the row is exact).
+    Blank lines at the very end are accepted (a trailing newline or two), and so are a
+    UTF-8 byte order mark and CRLF line ends.
+
+    JSONL files hold notes: a message names the row and a character offset, never a part
+    of the line."""
     from cec.errors import InputError
 
     blank = None
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise InputError(not_utf8(exc), file=path, row=number) from None
+            line = decode_line(raw.rstrip(b"\r\n"), path, number)
             if not line.strip():
                 blank = blank or number
                 continue
@@ -268,15 +298,122 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                message = f"not valid JSON ({exc.msg}): a cut or malformed line"
+                message = (
+                    f"not valid JSON at character {exc.pos + 1} of {len(line)} "
+                    f"({exc.msg}): a cut or malformed line"
+                )
                 raise InputError(message, file=path, row=number) from None
+            except RecursionError:
+                raise InputError("JSON nested too deeply", file=path, row=number) from None
             if not isinstance(record, dict):
-                raise InputError("not a JSON object", file=path, row=number)
+                found = json_type(record)
+                raise InputError(f"not a JSON object (found {found})", file=path, row=number)
             yield record
 
 
-def not_utf8(exc: UnicodeDecodeError) -> str:
-    return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} cannot be decoded)"
+# JSON names of the Python types json.loads returns: messages speak the file's language
+_JSON_TYPES: dict[type, str] = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "true or false",
+    type(None): "null",
+}
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type ("an array"), for messages that must not
+    show the value itself."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def decode_line(raw: bytes, path: str | Path, number: int) -> str:
+    """One line of a text file (without its line end) as text, or a located InputError.
+
+    The one rule of every line-based reader (JSONL, code lists, split files): a UTF-8
+    byte order mark on the first line is dropped; a NUL byte or bytes that are not UTF-8
+    are refused naming the row and byte offset, never the bytes around them (a line may
+    be a note, and binary garbage is no use on a terminal)."""
+    from cec.errors import InputError
+
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise InputError(
+            f"a NUL byte at byte {nul + 1}: a binary file, not UTF-8 text", file=path, row=number
+        )
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(not_utf8(exc, in_line=True), file=path, row=number) from None
+    return line.removeprefix("\ufeff") if number == 1 else line
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The lines of a small text file (a code list, a split file) under `decode_line`'s
+    rule; lines end at LF, CRLF or CR. Whole-file: these lists are at most megabytes."""
+    data = Path(path).read_bytes()
+    return [decode_line(raw, path, n) for n, raw in enumerate(data.splitlines(), start=1)]
+
+
+# A dataset record's fields (what `build_records` writes) and what each must be.
+RECORD_FIELDS: dict[str, str] = {
+    "hadm_id": "an integer or a string of digits",
+    "subject_id": "an integer or a string of digits",
+    "text": "a string",
+    "labels": "an array of strings",
+}
+
+
+def _field_fault(name: str, value: Any) -> str | None:
+    """What is wrong with one field of a record, in words that never show its value."""
+    if name == "labels":
+        if not isinstance(value, list):
+            return f"expected an array of strings, found {json_type(value)}"
+        for i, label in enumerate(value):
+            if not isinstance(label, str):
+                return f"expected an array of strings, item {i + 1} is {json_type(label)}"
+        return None
+    if name != "text" and isinstance(value, int) and not isinstance(value, bool):
+        return None
+    if not isinstance(value, str):
+        return f"expected {RECORD_FIELDS[name]}, found {json_type(value)}"
+    if name != "text" and not value.isdecimal():
+        return f"expected {RECORD_FIELDS[name]}, found a string of {len(value)} characters"
+    return None
+
+
+def check_record(record: dict[str, Any], path: str | Path, row: int) -> dict[str, Any]:
+    """Return `record` if it has every field of a dataset record with the right type,
+    else raise an InputError naming the file, row and field. A record holds a note: the
+    message names the field and the JSON type found, never a value (nor the names of
+    fields it does not know, which are the file's text too)."""
+    from cec.errors import InputError
+
+    for name in RECORD_FIELDS:
+        if name not in record:
+            raise InputError("missing from the record", file=path, row=row, field=name)
+        fault = _field_fault(name, record[name])
+        if fault is not None:
+            raise InputError(fault, file=path, row=row, field=name)
+    return record
+
+
+def read_dataset(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The records of one split file of a dataset (`{split}.jsonl`, as
+    `cec.dataset_assembly.build_records` writes them), each checked by `check_record`;
+    the syntax of the file is `read_jsonl`'s to check. Here, in the shared layer, so that
+    every stage that reads a dataset reads it by one rule."""
+    for row, record in enumerate(read_jsonl(path), start=1):
+        yield check_record(record, path, row)
+
+
+def not_utf8(exc: UnicodeDecodeError, *, in_line: bool = False) -> str:
+    """A decoding error in words: the offending byte's value (and, where the error was
+    met decoding one line, its offset in the line), never the text around it."""
+    where = f" at byte {exc.start + 1} of the line" if in_line else ""
+    return f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x}{where} cannot be decoded)"
 
 
 def first_undecodable_row(path: str | Path) -> int | None:
@@ -290,6 +427,31 @@ def first_undecodable_row(path: str | Path) -> int | None:
             except UnicodeDecodeError:
                 return number
     return None
+
+
+_PLAIN_CELL = re.compile(r"[A-Za-z_][A-Za-z0-9_ ./-]{0,39}")
+
+
+def describe_header(cells: list[str], known: Iterable[str], *, private: bool) -> str:
+    """A header row in words for an error message, under the privacy rule of note tables.
+
+    A "header" may be a data row (a file without its header), and in a note table that
+    row is a note: with `private`, only cells that are column names the format defines
+    are shown, the others are counted with their sizes. Other tables also show cells
+    that look like column names (a renamed column), never binary or long text."""
+    names = set(known)
+
+    def showable(cell: str) -> bool:
+        return cell in names or (not private and _PLAIN_CELL.fullmatch(cell) is not None)
+
+    shown = [c for c in cells if showable(c)]
+    hidden = [len(c) for c in cells if not showable(c)]
+    parts = [", ".join(shown)] if shown else []
+    if hidden:
+        sizes = ", ".join(map(str, hidden[:5])) + (", ..." if len(hidden) > 5 else "")
+        what = "cell" if len(hidden) == 1 else "cells"
+        parts.append(f"{len(hidden)} other {what} ({sizes} characters) not shown")
+    return "; ".join(parts) or "no cells"
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cec import mimic
-from cec.codes import CodeFormatError, Kind, format_code
+from cec.codes import CodeFormatError, Kind, code_text, format_code
 from cec.errors import InputError
 from cec.mimic import Row, TableReader
 
@@ -80,16 +80,31 @@ _PCS = re.compile(r"[0-9A-HJ-NP-Z]{7}")  # 7 characters; PCS never uses I or O
 
 
 def table_path(root: str | Path, name: str) -> Path:
-    """`{root}/{hosp|note}/{name}.csv.gz` or `.csv`: MIMIC-IV's own layout."""
+    """`{root}/{hosp|note}/{name}.csv.gz` or `.csv`: MIMIC-IV's own layout (both there:
+    refused, see `cec.mimic.table_path`)."""
     folder, _ = TABLES[name]
     return mimic.table_path(Path(root) / folder, name, source=SOURCE, shown=f"{folder}/{name}")
+
+
+def open_table(root: str | Path, name: str, *, progress: bool = False) -> TableReader:
+    """A reader of one MIMIC-IV table that knows all its columns (a message shows a
+    header cell only where it is one of them) and whether it holds notes."""
+    folder, required = TABLES[name]
+    return TableReader(
+        table_path(root, name),
+        required,
+        table=name,
+        progress=progress,
+        source=SOURCE,
+        columns=COLUMNS[f"{folder}/{name}"],
+    )
 
 
 def format_icd10(raw: str, kind: Kind) -> str:
     """The label string of an ICD-10 code as MIMIC-IV stores it (no dot): ICD-10-CM with a
     dot after the category, ICD-10-PCS as its 7 characters. Idempotent for CM strings
     whose dot is already after the category. Raises CodeFormatError naming the value."""
-    text = raw.strip().upper() if isinstance(raw, str) else ""
+    text = code_text(raw) if isinstance(raw, str) else ""
     if kind == "procedure":
         if not _PCS.fullmatch(text):
             raise CodeFormatError(
@@ -159,8 +174,7 @@ def read_admission_codes(
     subjects: dict[int, int] = {}
     rows = other = unlisted = 0
     for order, (kind, name) in enumerate(CODE_TABLES.items()):
-        path = table_path(root, name)
-        reader = TableReader(path, TABLES[name][1], table=name, progress=progress, source=SOURCE)
+        reader = open_table(root, name, progress=progress)
         for row in reader:
             rows += 1
             if _version(reader, row) != version:
@@ -170,7 +184,7 @@ def read_admission_codes(
             subject = reader.integer(row, "subject_id")
             seq = reader.integer(row, "seq_num")
             assert hadm is not None and subject is not None and seq is not None
-            subjects.setdefault(hadm, subject)
+            reader.check_subject(subjects, hadm, subject, row, "subject_id")
             code = _label(reader, row, version, kind)
             if keep is not None and code not in keep:
                 unlisted += 1
@@ -191,8 +205,7 @@ def read_titles(root: str | Path, version: int) -> dict[tuple[Kind, str], str]:
         ("procedure", "d_icd_procedures"),
     )
     for kind, name in dictionaries:
-        path = table_path(root, name)
-        reader = TableReader(path, TABLES[name][1], table=name, source=SOURCE)
+        reader = open_table(root, name)
         for row in reader:
             if _version(reader, row) != version:
                 continue
@@ -219,19 +232,28 @@ class DischargeNotes:
 
 
 def collect_discharge_notes(
-    root: str | Path, wanted: Iterable[int] | None = None, *, progress: bool = False
+    root: str | Path,
+    wanted: Iterable[int] | None = None,
+    *,
+    progress: bool = False,
+    subjects: Mapping[int, int] | None = None,
 ) -> DischargeNotes:
     """Stream `note/discharge`, joining the rows of each admission (or only of those in
     `wanted`): summaries in note_seq order, then addenda. Rows of other note types and
     rows without a hadm_id are skipped and counted (MIMIC-IV-Note ties every discharge
-    note to one admission)."""
+    note to one admission).
+
+    Inconsistencies, decided as for MIMIC-III's NOTEEVENTS: a kept row whose note_id
+    repeats an earlier one is removed and counted (`duplicate_rows_removed`) when all
+    its fields are the same, refused (naming both rows) when they differ; a row whose
+    subject_id is not the admission's patient (in `subjects`, the code tables' patients,
+    or in an earlier discharge row) is refused."""
     keep = set(wanted) if wanted is not None else None
-    path = table_path(root, "discharge")
-    reader = TableReader(
-        path, TABLES["discharge"][1], table="discharge", progress=progress, source=SOURCE
-    )
+    reader = open_table(root, "discharge", progress=progress)
+    path = reader.path
     parts: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
-    subject_of: dict[int, int] = {}
+    subject_of: dict[int, int] = dict(subjects or {})
+    kept_rows: dict[str, tuple[bytes, int]] = {}  # note_id -> (digest, row) of kept rows
     hadms: set[int] = set()
     stats: dict[str, int] = defaultdict(int)
     for row in reader:
@@ -245,14 +267,18 @@ def collect_discharge_notes(
             stats["rows_without_hadm_id"] += 1
             continue
         hadms.add(hadm)
+        subject = reader.integer(row, "subject_id")
+        assert subject is not None
+        reader.check_subject(subject_of, hadm, subject, row, "subject_id")
         if keep is not None and hadm not in keep:
             stats["rows_of_other_admissions"] += 1
             continue
+        if reader.is_duplicate(row, reader.field(row, "note_id").strip(), kept_rows, "note_id"):
+            stats["duplicate_rows_removed"] += 1
+            continue
         seq = reader.integer(row, "note_seq")
-        subject = reader.integer(row, "subject_id")
-        assert seq is not None and subject is not None
+        assert seq is not None
         parts[hadm].append((NOTE_TYPES[kind], seq, reader.field(row, "text")))
-        subject_of.setdefault(hadm, subject)
         stats["addendum_rows_kept" if kind == "AD" else "summary_rows_kept"] += 1
     if not stats["rows_read"]:
         raise InputError("a header and no rows: no notes to build a dataset from", file=path)

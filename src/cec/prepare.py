@@ -33,7 +33,7 @@ from cec.dataset_assembly import (
 )
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
-from cec.io import atomic_dir
+from cec.io import atomic_dir, check_output_folder
 from cec.mimic import TableReader, table_path
 from cec.splits import load_split_files, patient_split
 
@@ -108,14 +108,7 @@ def _read_codes(
         hadm = reader.integer(row, "HADM_ID")
         subject = reader.integer(row, "SUBJECT_ID")
         assert hadm is not None and subject is not None
-        previous = subjects.setdefault(hadm, subject)
-        if previous != subject:
-            raise InputError(
-                f"HADM_ID {hadm} belongs to SUBJECT_ID {previous} elsewhere but to {subject} here",
-                file=path,
-                row=row.number,
-                field="SUBJECT_ID",
-            )
+        reader.check_subject(subjects, hadm, subject, row, "SUBJECT_ID")
         raw = reader.field(row, "ICD9_CODE").strip()
         if not raw:
             stats["rows_without_code"] += 1
@@ -153,13 +146,45 @@ def _read_codes(
     return out
 
 
+# NOTEEVENTS' CATEGORY values in MIMIC-III v1.4 (some with a trailing space there, which
+# the reader strips). The report names these; any other value is counted, not named: a
+# CATEGORY field of a damaged or foreign file may hold note text.
+CATEGORIES = frozenset(
+    {
+        "Case Management",
+        "Consult",
+        "Discharge summary",
+        "ECG",
+        "Echo",
+        "General",
+        "Nursing",
+        "Nursing/other",
+        "Nutrition",
+        "Pharmacy",
+        "Physician",
+        "Radiology",
+        "Rehab Services",
+        "Respiratory",
+        "Social Work",
+    }
+)
+OTHER_CATEGORY = "(other values, not MIMIC-III v1.4 categories)"
+
+
 def _read_notes(
     mimic_dir: Path,
     candidates: set[int],
     subjects: dict[int, int],
     opts: PrepareOptions,
 ) -> tuple[dict[int, list[_Note]], set[int], dict[str, Any]]:
-    """Stream NOTEEVENTS keeping discharge summaries of candidate admissions."""
+    """Stream NOTEEVENTS keeping discharge summaries of candidate admissions.
+
+    Inconsistencies, decided here: a kept discharge summary row whose ROW_ID (MIMIC's key)
+    repeats an earlier one is a duplicated row: removed and counted
+    (`duplicate_rows_removed`) when all its fields are the same, refused (naming both
+    rows) when they differ. A row whose SUBJECT_ID is not the admission's patient in the
+    code tables or an earlier note is refused (`TableReader.check_subject`). Rows with the same
+    content under different ROW_IDs are kept, as in the release and in caml-mimic."""
     path = table_path(mimic_dir, "NOTEEVENTS")
     reader = TableReader(
         path,
@@ -180,11 +205,12 @@ def _read_notes(
     categories: Counter[str] = Counter()
     notes: dict[int, list[_Note]] = defaultdict(list)
     discharge_hadms: set[int] = set()
+    kept_rows: dict[int, tuple[bytes, int]] = {}  # ROW_ID -> (digest, row) of kept rows
     for row in reader:
         stats["rows_read"] += 1
         category = reader.field(row, "CATEGORY").strip()
         if category != DISCHARGE:
-            categories[category] += 1
+            categories[category if category in CATEGORIES else OTHER_CATEGORY] += 1
             continue
         stats["discharge_summary_rows"] += 1
         hadm = reader.integer(row, "HADM_ID", allow_empty=True)
@@ -197,14 +223,17 @@ def _read_notes(
         discharge_hadms.add(hadm)
         subject = reader.integer(row, "SUBJECT_ID")
         assert subject is not None
-        subjects.setdefault(hadm, subject)
+        reader.check_subject(subjects, hadm, subject, row, "SUBJECT_ID")
         if hadm not in candidates:
             stats["discharge_rows_of_other_admissions"] += 1
             continue
-        description = reader.field(row, "DESCRIPTION").strip()
-        text = reader.field(row, "TEXT")
         row_id = reader.integer(row, "ROW_ID")
         assert row_id is not None
+        if reader.is_duplicate(row, row_id, kept_rows, "ROW_ID"):
+            stats["duplicate_rows_removed"] += 1
+            continue
+        description = reader.field(row, "DESCRIPTION").strip()
+        text = reader.field(row, "TEXT")
         notes[hadm].append(
             _Note(description.lower() == "addendum", reader.field(row, "CHARTDATE"), row_id, text)
         )
@@ -322,6 +351,8 @@ def prepare_dataset(
     out_dir = Path(out_dir)
     if write_codes:
         check_dataset_folder(out_dir)  # before reading gigabytes of input
+    else:
+        check_output_folder(out_dir)  # writable? (under Snakemake, which made it)
     codes = read_code_list(codes_file)
     listed = {c.code for c in codes}
     kinds = {c.code: c.kind for c in codes}

@@ -36,7 +36,7 @@ from cec.dataset_assembly import (
 from cec.errors import InputError
 from cec.icd9 import Icd9Hierarchy
 from cec.icd10 import Icd10Hierarchy
-from cec.io import atomic_dir, atomic_path
+from cec.io import atomic_dir, atomic_path, check_output_folder
 from cec.mimic4 import (
     SOURCE,
     TABLES,
@@ -199,6 +199,8 @@ def prepare_mimic4_dataset(
     root, out_dir = Path(root), Path(out_dir)
     if write_codes:
         check_dataset_folder(out_dir)  # before reading gigabytes of input
+    else:
+        check_output_folder(out_dir)  # writable? (under Snakemake, which made it)
     codes = read_code_list(codes_file, opts.version)
     listed = {c.code for c in codes}
     for name in TABLES:  # fail fast on a missing table, before any long pass
@@ -231,7 +233,9 @@ def prepare_mimic4_dataset(
     candidates = {h for h, c in labels.items() if c}
     if split_lists is not None:
         candidates &= {h for ids in split_lists.values() for h in ids}
-    notes = collect_discharge_notes(root, candidates, progress=opts.progress)
+    notes = collect_discharge_notes(
+        root, candidates, progress=opts.progress, subjects=found_codes.subjects
+    )
     report["discharge"] = notes.stats
     subjects = dict(found_codes.subjects)
     for hadm, (subject, _, _) in notes.documents.items():

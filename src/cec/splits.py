@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from cec.errors import InputError
+from cec.io import describe_header, read_text_lines
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
@@ -42,10 +43,7 @@ def find_split_files(split_dir: str | Path) -> dict[str, Path]:
 def read_split_file(path: str | Path) -> list[int]:
     """Read HADM_IDs, one per line; an optional header line naming HADM_ID is skipped."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"split file is not UTF-8 ({exc.reason})", file=path) from None
+    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.io's one rule
     ids: list[int] = []
     seen: set[int] = set()
     for number, line in enumerate(lines, start=1):
@@ -152,15 +150,12 @@ def _edin_rows(path: Path) -> list[tuple[int, str, str]]:
             raise InputError(f"not an Edin et al. split file ({exc})", file=path) from None
         pairs = zip(table["_id"], table["split"], strict=True)
         return [(number, str(i), str(s)) for number, (i, s) in enumerate(pairs, start=2)]
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise InputError(f"split file is not UTF-8 ({exc.reason})", file=path) from None
+    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.io's one rule
     header = [h.strip().strip('"') for h in (lines[0] if lines else "").split(",")]
     if "_id" not in header or "split" not in header:
+        shown = describe_header(header, ("_id", "split"), private=False) if lines else "nothing"
         raise InputError(
-            f"the header has {', '.join(header) or 'nothing'}; an Edin et al. split file "
-            "has the columns _id and split",
+            f"the header has {shown}; an Edin et al. split file has the columns _id and split",
             file=path,
             row=1,
         )
