@@ -307,6 +307,116 @@ def _unknown_dataset(w: World) -> list[str]:
     return argv
 
 
+def _no_header(w: World) -> list[str]:
+    w.edit_gz("NOTEEVENTS", lambda raw: raw.split(b"\n", 1)[1])
+    return w.prepare()
+
+
+def _nul_note(w: World) -> list[str]:
+    w.edit_gz("NOTEEVENTS", lambda raw: raw.replace(b"with a comma", b"with \x00 comma"))
+    return w.prepare()
+
+
+def _bad_crc(w: World) -> list[str]:
+    path = w.mimic / "NOTEEVENTS.csv.gz"
+    data = path.read_bytes()
+    path.write_bytes(data[:-8] + bytes(b ^ 0xFF for b in data[-8:-4]) + data[-4:])
+    return w.prepare()
+
+
+def _table_twice(w: World) -> list[str]:
+    gz = w.mimic / "DIAGNOSES_ICD.csv.gz"
+    (w.mimic / "DIAGNOSES_ICD.csv").write_bytes(gzip.decompress(gz.read_bytes()))
+    return w.prepare()
+
+
+def _row_id_twice(w: World) -> list[str]:
+    row = b'4,2,102,2152-01-02,,,"Discharge summary","Report",,,"another text"\n'
+    w.edit_gz("NOTEEVENTS", lambda raw: raw + row)
+    return w.prepare()
+
+
+def _other_patient(w: World) -> list[str]:
+    row = b'9,7,102,2152-01-02,,,"Discharge summary","Report",,,"a note"\n'
+    w.edit_gz("NOTEEVENTS", lambda raw: raw + row)
+    return w.prepare()
+
+
+def _codes_nul(w: World) -> list[str]:
+    w.codes.write_bytes(b"584.9\n58\x004.9\n")
+    return w.prepare()
+
+
+def _read_only_out(w: World) -> list[str]:
+    w.out = Path("/sys/cec-dataset")  # even root creates no file in /sys
+    return w.prepare()
+
+
+def _mimic4_no_header(w: World) -> list[str]:
+    args = _mimic4(w)
+    path = w.root / "mimic-iv" / "note" / "discharge.csv.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes()).split(b"\n", 1)[1]))
+    return args
+
+
+def _gold_nul(w: World) -> list[str]:
+    w.gold.write_bytes(b'{"hadm_id": 1, "labels": ["A"]}\n{"hadm_id": 2, "labels": ["B\x00"]}\n')
+    return w.evaluate()
+
+
+def _gold_deep(w: World) -> list[str]:
+    w.gold.write_text('{"hadm_id": 1, "labels": ["A"]}\n' + "[" * 100000 + "]" * 100000 + "\n")
+    return w.evaluate()
+
+
+def _with_config(w: World, text: str | None) -> list[str]:
+    """`cec code` on a valid note with the config file replaced (None: a folder)."""
+    (w.root / "note.txt").write_text("a note")
+    config = w.root / "config.yaml"
+    if text is None:
+        config.mkdir()
+    else:
+        config.write_text(text, encoding="utf-8")
+    argv = _note_missing(w)
+    argv[argv.index("--configfile") + 1] = str(config)
+    return argv
+
+
+def _config_not_yaml(w: World) -> list[str]:
+    return _with_config(w, "datasets: [mimic3_50\n")
+
+
+def _config_tag(w: World) -> list[str]:
+    return _with_config(w, "datasets: !!python/object/apply:os.system ['true']\n")
+
+
+def _config_empty(w: World) -> list[str]:
+    return _with_config(w, "{}\n")
+
+
+def _config_folder(w: World) -> list[str]:
+    return _with_config(w, None)
+
+
+def _base_list(w: World) -> list[str]:
+    return _with_config(w, "base: [config/config.yaml]\n")
+
+
+def _base_not_yaml(w: World) -> list[str]:
+    (w.root / "base.yaml").write_text("a: [\n", encoding="utf-8")
+    return _with_config(w, f"base: {w.root / 'base.yaml'}\n")
+
+
+def _config_unknown_backbone(w: World) -> list[str]:
+    text = (REPO / "config/config.yaml").read_text(encoding="utf-8")
+    return _with_config(w, text.replace("backbones: [smollm2]", "backbones: [smolm2]", 1))
+
+
+def _config_nan(w: World) -> list[str]:
+    text = (REPO / "config/config.yaml").read_text(encoding="utf-8")
+    return _with_config(w, text + "sections:\n  min_df: .nan\n")
+
+
 CASES = [
     Case("`--out` is a file", "exists and is not a folder", _out_is_a_file),
     Case("`--out` lies below a file", "cannot write below", _below_a_file),
@@ -332,6 +442,15 @@ CASES = [
     Case(
         "MIMIC-IV: Edin split names an unknown split", "none of train, val, test", _edin_bad_split
     ),  # fmt: skip
+    Case("a note table without its header row", "not a header", _no_header),
+    Case("a NUL byte in a note", "NUL byte", _nul_note),
+    Case("a gzip table's checksum does not match", "not valid gzip", _bad_crc),
+    Case("a table as both `.csv` and `.csv.gz`", "is there twice", _table_twice),
+    Case("a note row repeats a ROW_ID with other content", "but other content", _row_id_twice),
+    Case("a note's SUBJECT_ID is not its admission's", "belongs to SUBJECT_ID", _other_patient),
+    Case("a NUL byte in the code list", "NUL byte", _codes_nul),
+    Case("`--out` is on a read-only location", "cannot write in", _read_only_out),
+    Case("MIMIC-IV: the discharge table has no header row", "not a header", _mimic4_no_header),
     Case("`--out` is a folder it did not write", "did not write", _synth_foreign),
     Case("`--icd9-fraction` for MIMIC-III", "is for --version iv", _icd9_fraction_for_iii),
     Case("`--out` is a file", "exists and is not a folder", _synth_file),
@@ -350,11 +469,25 @@ CASES = [
     Case("a probability above 1", "outside [0, 1]", _above_one),
     Case("a prediction for an admission not in gold", "not in the gold", _unknown_admission),
     Case("an (admission, code) pair without prediction", "no prediction", _missing_pair),
+    Case("a NUL byte in the gold file", "NUL byte", _gold_nul),
+    Case("a gold line nested too deeply", "nested too deeply", _gold_deep),
     Case("`--dev-pred` without `--dev-gold`", "give both", _dev_half),
     Case("`--out` lies below a file", "cannot write below", _metrics_below_file),
     Case("the note file is missing", "no such note file", _note_missing),
     Case("the note is a binary file", "binary file", _note_binary),
     Case("the dataset is not in the config", "no dataset 'mimic9'", _unknown_dataset),
+    Case("the config is not valid YAML", "config.yaml, row 2: not valid YAML", _config_not_yaml),
+    Case("the config holds a Python tag", "no tags", _config_tag),
+    Case("the config is empty (`{}`)", "config.yaml: the config is empty", _config_empty),
+    Case("the config is a folder", "config.yaml: is a folder", _config_folder),
+    Case("the config's `base` is a list", "config.yaml, field base", _base_list),
+    Case("the config's `base` is not YAML", "base.yaml, row 2: not valid YAML", _base_not_yaml),
+    Case(
+        "the config names an unknown backbone",
+        "field stage1.backbones[0]: unknown backbone 'smolm2'",
+        _config_unknown_backbone,
+    ),
+    Case("a config value is NaN", "field sections.min_df: nan is not a finite", _config_nan),
 ]
 
 
