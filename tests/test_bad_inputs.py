@@ -369,6 +369,90 @@ def _gold_deep(w: World) -> list[str]:
     return w.evaluate()
 
 
+def _gold_label_list(w: World) -> list[str]:
+    w.gold.write_text('{"hadm_id": 1, "labels": ["A"]}\n{"hadm_id": 2, "labels": [["B"]]}\n')
+    return w.evaluate()
+
+
+def _gold_id_real(w: World) -> list[str]:
+    w.gold.write_text('{"hadm_id": 1.0, "labels": ["A"]}\n{"hadm_id": 2, "labels": ["B"]}\n')
+    return w.evaluate()
+
+
+def _gold_twice(w: World) -> list[str]:
+    w.gold.write_text(w.gold.read_text() + '{"hadm_id": "1", "labels": ["B"]}\n')
+    return w.evaluate()
+
+
+def _nan_prob(w: World) -> list[str]:
+    w.pred.write_text(w.pred.read_text().replace("0.8", "nan"))
+    return w.evaluate()
+
+
+def _pred_id_real(w: World) -> list[str]:
+    w.pred.write_text(w.pred.read_text().replace("2\tB", "2.0\tB"))
+    return w.evaluate()
+
+
+def _out_is_pred(w: World) -> list[str]:
+    return w.evaluate(out=w.pred)
+
+
+def _out_links_gold(w: World) -> list[str]:
+    link = w.root / "metrics.json"
+    link.symlink_to(w.gold)
+    return w.evaluate(out=link)
+
+
+def _out_slash(w: World) -> list[str]:
+    argv = w.evaluate()
+    argv[argv.index("--out") + 1] = f"{w.root / 'newdir'}/"
+    return argv
+
+
+def _synth_admissions_nan(w: World) -> list[str]:
+    return ["synth-mimic", "--out", str(w.out), "--admissions", "nan", "--quiet"]
+
+
+def _synth_other_notes_negative(w: World) -> list[str]:
+    return ["synth-mimic", "--out", str(w.out), "--admissions", "20", "--other-notes", "-1"]
+
+
+def _synth_top50_zero(w: World) -> list[str]:
+    return ["synth-mimic", "--out", str(w.out), "--admissions", "50", "--top50-split", "0,5,5"]
+
+
+def _synth_fraction_above_one(w: World) -> list[str]:
+    return ["synth-mimic", "--version", "iv", "--out", str(w.out), "--admissions", "20",
+            "--icd9-fraction", "1.5"]  # fmt: skip
+
+
+def _fractions_sum(w: World) -> list[str]:
+    return w.prepare("--fractions", "0.7,0.1,0.1")
+
+
+def _fractions_nan(w: World) -> list[str]:
+    return w.prepare("--fractions", "nan,0.5,0.5")
+
+
+def _seed_negative(w: World) -> list[str]:
+    return w.prepare("--seed", "-1")
+
+
+def _bootstrap_negative(w: World) -> list[str]:
+    return w.evaluate("--bootstrap", "-1")
+
+
+def _k_zero(w: World) -> list[str]:
+    (w.root / "note.txt").write_text("a note")
+    return [*_note_missing(w), "--k", "0"]
+
+
+def _threshold_nan(w: World) -> list[str]:
+    (w.root / "note.txt").write_text("a note")
+    return [*_note_missing(w), "--threshold", "nan"]
+
+
 def _with_config(w: World, text: str | None) -> list[str]:
     """`cec code` on a valid note with the config file replaced (None: a folder)."""
     (w.root / "note.txt").write_text("a note")
@@ -432,6 +516,9 @@ CASES = [
     Case("an admission is in two splits", "in both the train and dev", _split_twice),
     Case("the code list is empty", "code list is empty", _empty_codes),
     Case("the code list holds a malformed code", "field code", _bad_code),
+    Case("`--fractions` that add up to 0.9", "add up to 0.9", _fractions_sum),
+    Case("`--fractions` with NaN", "finite number", _fractions_nan),
+    Case("a negative `--seed`", "argument --seed", _seed_negative),
     Case("both `--mimic-dir` and `--mimic4-dir`", "not both", _both_sources),
     Case(
         "MIMIC-IV: an ICD-9 code in an ICD-10 list",
@@ -455,6 +542,10 @@ CASES = [
     Case("`--icd9-fraction` for MIMIC-III", "is for --version iv", _icd9_fraction_for_iii),
     Case("`--out` is a file", "exists and is not a folder", _synth_file),
     Case("`--admissions` below 20", "at least 20 admissions", _synth_tiny),
+    Case("`--admissions` is NaN", "argument --admissions", _synth_admissions_nan),
+    Case("`--other-notes` is negative", "argument --other-notes", _synth_other_notes_negative),
+    Case("a `--top50-split` count of 0", "argument --top50-split", _synth_top50_zero),
+    Case("`--icd9-fraction` above 1", "argument --icd9-fraction", _synth_fraction_above_one),
     Case("the prediction file is missing", "no such prediction file", _no_pred),
     Case("the gold file is missing", "no such gold file", _no_gold),
     Case("a one-column prediction file, no `--codes`", "expected the header", _one_column),
@@ -471,11 +562,22 @@ CASES = [
     Case("an (admission, code) pair without prediction", "no prediction", _missing_pair),
     Case("a NUL byte in the gold file", "NUL byte", _gold_nul),
     Case("a gold line nested too deeply", "nested too deeply", _gold_deep),
+    Case("a gold label is not a string", "expected a code string", _gold_label_list),
+    Case("a gold `hadm_id` of 1.0", "whole-number admission id", _gold_id_real),
+    Case("an admission twice in the gold file", "appears twice (first at row 1)", _gold_twice),
+    Case("a probability that is NaN", "not a finite number", _nan_prob),
+    Case("a prediction `hadm_id` of 2.0", "whole-number admission id", _pred_id_real),
+    Case("`--out` is the prediction file", "is the --pred file", _out_is_pred),
+    Case("`--out` is a link to the gold file", "is the --gold file", _out_links_gold),
+    Case("`--out` ends in a slash", "names a folder", _out_slash),
+    Case("a negative `--bootstrap`", "argument --bootstrap", _bootstrap_negative),
     Case("`--dev-pred` without `--dev-gold`", "give both", _dev_half),
     Case("`--out` lies below a file", "cannot write below", _metrics_below_file),
     Case("the note file is missing", "no such note file", _note_missing),
     Case("the note is a binary file", "binary file", _note_binary),
     Case("the dataset is not in the config", "no dataset 'mimic9'", _unknown_dataset),
+    Case("`--k 0`", "argument --k", _k_zero),
+    Case("`--threshold nan`", "argument --threshold", _threshold_nan),
     Case("the config is not valid YAML", "config.yaml, row 2: not valid YAML", _config_not_yaml),
     Case("the config holds a Python tag", "no tags", _config_tag),
     Case("the config is empty (`{}`)", "config.yaml: the config is empty", _config_empty),

@@ -406,11 +406,6 @@ def test_dataset_records_of_the_wrong_type_are_named_not_shown(
     assert [r["hadm_id"] for r in read_dataset(path)] == ["1", "2"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cec.evaluation.metrics.read_gold echoes a gold label that is not in the label "
-    "set; the fix is in cec.evaluation (not this reader's file)",
-)
 def test_gold_labels_are_named_not_shown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

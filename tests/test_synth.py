@@ -16,6 +16,7 @@ from cec.io import read_jsonl
 from cec.mimic import TABLE_COLUMNS
 from cec.prepare import PrepareOptions, prepare_dataset
 from cec.splits import find_split_files
+from cec.synth.plan import SPLITS, Plan
 from cec.synth.writer import write_synthetic_mimic
 from tests.conftest import REPO, assert_same_output_but_wall_time
 
@@ -284,3 +285,65 @@ def test_hpi_order_varies_and_keeps_its_opener() -> None:
     assert all(order[0] == "opener" and sorted(order) == sorted(items) for order in orders)
     assert len(orders) > 5  # the tail really moves
     assert shuffled_tail(random.Random(4), items) == shuffled_tail(random.Random(4), items)
+
+
+def test_default_top50_sizes_fit_every_eligible_count() -> None:
+    """caml-mimic's shares rounded one by one overshoot some counts (11 eligible gave
+    8 + 2 + 2 = 12, and `--admissions 20` failed); the defaults now never exceed the
+    eligible admissions, and keep the rounded sizes wherever those fit (same bytes)."""
+    from cec.synth.plan import CAML_50_SHARES, default_top50_sizes
+
+    for n in range(0, 5001):
+        sizes = default_top50_sizes(n)
+        assert len(sizes) == 3 and min(sizes) >= 0 and sum(sizes) <= n, (n, sizes)
+        rounded = tuple(round(n * s / sum(CAML_50_SHARES)) for s in CAML_50_SHARES)
+        if sum(rounded) <= n:
+            assert sizes == rounded, n
+        else:
+            assert sum(sizes) == n, n
+
+
+def _split_sizes(plan: Plan) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    top = tuple(len(plan.top50_split[s]) for s in SPLITS)
+    rare = tuple(len(plan.rare50_split[s]) for s in SPLITS)
+    return top, rare
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_every_admission_count_plans_with_default_sizes(seed: int) -> None:
+    """From the documented minimum (20) up, and for a few large N: no default split size
+    asks for more admissions than the plan has. Seed 14 draws so many multi-stay patients
+    at 20 admissions that KEPT's scaled rare-50 sizes did not fit either."""
+    from cec.synth.knowledge import load_knowledge
+    from cec.synth.plan import make_plan
+
+    knowledge = load_knowledge()
+    for n in [*range(20, 121), 500, 2000, 10000]:
+        top, rare = _split_sizes(make_plan(n, seed, knowledge))
+        assert min(top) >= 1 and min(rare) >= 1 and rare[0] >= 2, (n, top, rare)
+        assert sum(top) + sum(rare) <= n
+
+
+def test_default_sizes_of_the_configs_are_unchanged() -> None:
+    """The configs' synthetic sets (config.yaml: 1200 admissions, seed 13; tiny.yaml: 300,
+    seed 7) keep the split sizes, hence the bytes, they had before the defaults changed."""
+    from cec.synth.knowledge import load_knowledge
+    from cec.synth.plan import make_plan
+
+    knowledge = load_knowledge()
+    assert _split_sizes(make_plan(1200, 13, knowledge)) == ((528, 103, 113), (182, 15, 104))
+    assert _split_sizes(make_plan(300, 7, knowledge)) == ((134, 26, 29), (45, 4, 26))
+    assert _split_sizes(make_plan(22, 13, knowledge)) == ((9, 2, 2), (3, 1, 2))
+
+
+def test_cli_minimum_admissions_with_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cec synth-mimic --admissions 20`, the documented minimum, with every default."""
+    from cec.cli import main
+
+    out = tmp_path / "mimic"
+    assert main(["synth-mimic", "--out", str(out), "--admissions", "20", "--quiet"]) == 0
+    assert "20 admissions" in capsys.readouterr().out
+    for name in ("train", "dev", "test"):
+        assert (out / "splits" / "mimic3_50" / f"{name}_50_hadm_ids.csv").read_text().strip()

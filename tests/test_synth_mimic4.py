@@ -497,3 +497,38 @@ def test_bag_of_words_is_informative_but_not_near_perfect(tmp_path: Path) -> Non
     print(f"BoW TF-IDF + logistic regression micro-F1 on synthetic MIMIC-IV-ICD10-50: {micro:.3f}")
     assert micro > 0.4, "labels look decoupled from the text"
     assert micro < 0.9, "labels are trivially readable from the text"
+
+
+@pytest.mark.parametrize("seed", [13, 14])
+def test_every_admission_count_gives_each_version_a_training_admission(seed: int) -> None:
+    """From the documented minimum (20) up: a patient-level draw this small can leave no
+    ICD-9 admission in train (seed 14 did up to 29 admissions, "raise --admissions"); one
+    patient now moves to train, and the labels of both versions have training admissions."""
+    for n in range(20, 61):
+        plan = plan_mimic4(n, seed)
+        for version in (9, 10):
+            if any(s.version == version for s in plan.stays):
+                assert plan.splits[version]["train"], (n, version)
+
+
+def test_a_version_without_a_training_note_gets_one() -> None:
+    """At a tiny ICD-9 share the only ICD-9 stay may lack a note (seed 3: one ICD-9 stay,
+    drawn without one): it gets a note and goes to train with its patient."""
+    plan = plan_mimic4(20, 3, icd9_fraction=0.03)
+    nine = [s for s in plan.stays if s.version == 9]
+    assert len(nine) == 1 and nine[0].has_note and nine[0].split == "train"
+    assert plan.splits[9]["train"] == [nine[0].hadm_id]
+    for seed in range(15):
+        plan = plan_mimic4(20, seed, icd9_fraction=0.03)
+        if any(s.version == 9 for s in plan.stays):
+            assert plan.splits[9]["train"], seed
+
+
+def test_cli_minimum_admissions_with_defaults(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cec.cli import main
+
+    args = ["synth-mimic", "--version", "iv", "--out", str(tmp_path / "iv"), "--quiet"]
+    assert main([*args, "--admissions", "20", "--seed", "14"]) == 0
+    assert "20 admissions" in capsys.readouterr().out

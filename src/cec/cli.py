@@ -5,34 +5,160 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from cec.errors import InputError
 
+# --------------------------------------------------------------------- option values
+# Every numeric option is parsed by one of the functions below, so that a value that makes
+# no sense (NaN, infinity, a negative count, a share above 1) is refused where it is typed,
+# with argparse's "argument --X: ..." naming the option, in one line (see `_Parser`).
 
-def _sizes(text: str) -> tuple[int, int, int]:
+SEED_MAX = 2**32 - 1  # numpy's and torch's seeds; the configs' seeds are the same kind
+ADMISSIONS_MIN = 20  # cec.synth.plan.MIN_ADMISSIONS (a test keeps the two equal)
+ADMISSIONS_MAX = 1_000_000  # MIMIC-IV v2.2 has about 430,000 admissions
+SPLIT_SIZE_MAX = ADMISSIONS_MAX
+OTHER_NOTES_MAX = 1000.0  # per admission; MIMIC-III has about 35
+BOOTSTRAP_MAX = 100_000  # each resample recomputes every metric
+K_MAX = 99  # the methods' cec_k1 .. cec_k99 (config/schema.yaml)
+SHARE_TOLERANCE = 1e-6  # what the config check allows split_fractions' sum (cec.config)
+
+
+class _UsageError(Exception):
+    """A command line argparse refused; `main` prints it as one line and returns 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors in cec's one-line form, `cec CMD: error: ...`, returned as
+    exit status 2 by `main` instead of a usage block and a SystemExit: every fault a
+    user can cause reads the same, whichever layer finds it."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def _shown(text: str) -> str:
+    """A command-line value as an error quotes it: escaped, and cut where it is long."""
+    return repr(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _whole(text: str) -> int:
     try:
-        parts = tuple(int(p) for p in text.split(","))
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected TRAIN,DEV,TEST counts, got {text!r}") from None
-    if len(parts) != 3 or any(p < 0 for p in parts):
-        raise argparse.ArgumentTypeError(f"expected three counts TRAIN,DEV,TEST, got {text!r}")
-    return parts  # type: ignore[return-value]
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {_shown(text)}") from None
+
+
+def _real(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {_shown(text)}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {_shown(text)}")
+    return value
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """An option type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        value = _whole(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number from {low} to {high}, got {value}"
+            )
+        return value
+
+    return parse
+
+
+def real_number(low: float, high: float) -> Callable[[str], float]:
+    """An option type: a finite number in [low, high]."""
+
+    def parse(text: str) -> float:
+        value = _real(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"expected a number from {low:g} to {high:g}, got {value:g}"
+            )
+        return value
+
+    return parse
+
+
+seed_number = whole_number(0, SEED_MAX)
+
+
+def _admissions(text: str) -> int:
+    value = _whole(text)
+    if value < ADMISSIONS_MIN:
+        raise argparse.ArgumentTypeError(
+            f"the synthetic MIMIC needs at least {ADMISSIONS_MIN} admissions, got {value}"
+        )
+    if value > ADMISSIONS_MAX:
+        raise argparse.ArgumentTypeError(f"at most {ADMISSIONS_MAX} admissions, got {value}")
+    return value
+
+
+def split_sizes(train_min: int) -> Callable[[str], tuple[int, int, int]]:
+    """An option type: TRAIN,DEV,TEST admission counts, each at least 1 (train at least
+    `train_min`), as the config's top50_split and rare50_split."""
+
+    def parse(text: str) -> tuple[int, int, int]:
+        parts = text.split(",")
+        if len(parts) != 3:
+            raise argparse.ArgumentTypeError(
+                f"expected three counts TRAIN,DEV,TEST, got {_shown(text)}"
+            )
+        sizes = tuple(_whole(p) for p in parts)
+        for name, size, low in zip(("train", "dev", "test"), sizes, (train_min, 1, 1), strict=True):
+            if not low <= size <= SPLIT_SIZE_MAX:
+                raise argparse.ArgumentTypeError(
+                    f"the {name} count must be a whole number from {low} to {SPLIT_SIZE_MAX}, "
+                    f"got {size}"
+                )
+        return sizes  # type: ignore[return-value]
+
+    return parse
 
 
 def _fractions(text: str) -> dict[str, float]:
-    try:
-        values = [float(p) for p in text.split(",")]
-    except ValueError:
+    """TRAIN,DEV,TEST shares of the patient-level split, as the config's split_fractions:
+    each finite in [0, 1], train and test above 0, adding up to 1."""
+    parts = text.split(",")
+    if len(parts) != 3:
         raise argparse.ArgumentTypeError(
-            f"expected TRAIN,DEV,TEST fractions, got {text!r}"
-        ) from None
-    if len(values) != 3:
-        raise argparse.ArgumentTypeError(f"expected three fractions, got {text!r}")
-    return dict(zip(("train", "dev", "test"), values, strict=True))
+            f"expected three fractions TRAIN,DEV,TEST, got {_shown(text)}"
+        )
+    shares = dict(zip(("train", "dev", "test"), (_real(p) for p in parts), strict=True))
+    for name, value in shares.items():
+        if not 0.0 <= value <= 1.0 or (value == 0.0 and name != "dev"):
+            low = "from 0" if name == "dev" else "above 0"
+            raise argparse.ArgumentTypeError(
+                f"the {name} share must be a number {low} to 1, got {value:g}"
+            )
+    total = sum(shares.values())
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        raise argparse.ArgumentTypeError(f"the shares add up to {total:g}, not 1")
+    return shares
+
+
+def _file_to_write(text: str) -> Path:
+    """An output file's path: one ending in a slash names a folder (Path would drop the
+    slash and write a file of the folder's name)."""
+    if not text:
+        raise argparse.ArgumentTypeError("empty: give the path of a file to write")
+    if text.endswith(("/", os.sep)):
+        raise argparse.ArgumentTypeError(
+            f"ends in {text[-1]!r}, so it names a folder: give the path of a file to write"
+        )
+    return Path(text)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -149,7 +275,7 @@ def _prepared(args: argparse.Namespace, report: dict[str, Any]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cec", description=__doc__)
+    parser = _Parser(prog="cec", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -164,33 +290,39 @@ def build_parser() -> argparse.ArgumentParser:
         "ICD-9 and ICD-10 admissions, Edin et al.-style split files",
     )
     synth.add_argument("--out", type=Path, required=True, help="output directory")
-    synth.add_argument("--admissions", type=int, required=True, help="number of admissions")
-    synth.add_argument("--seed", type=int, default=13)
+    synth.add_argument(
+        "--admissions",
+        type=_admissions,
+        required=True,
+        help=f"number of admissions ({ADMISSIONS_MIN} to {ADMISSIONS_MAX})",
+    )
+    synth.add_argument("--seed", type=seed_number, default=13)
     synth.add_argument(
         "--top50-split",
-        type=_sizes,
+        type=split_sizes(1),
         default=None,
         metavar="TRAIN,DEV,TEST",
-        help="admissions per split of the MIMIC-III-50 style split files "
-        "(default: caml-mimic's shares of the eligible admissions)",
+        help="admissions per split of the MIMIC-III-50 style split files, each at least 1 "
+        "(default: caml-mimic's shares of the eligible admissions, never more than there are)",
     )
     synth.add_argument(
         "--rare50-split",
-        type=_sizes,
+        type=split_sizes(2),
         default=None,
         metavar="TRAIN,DEV,TEST",
-        help="admissions per split of the rare-50 style split files "
-        "(default: KEPT's 249,20,142, scaled down for small N)",
+        help="admissions per split of the rare-50 style split files, train at least 2 "
+        "(default: KEPT's 249,20,142, scaled down for small N to what the plan holds)",
     )
     synth.add_argument(
         "--other-notes",
-        type=float,
+        type=real_number(0.0, OTHER_NOTES_MAX),
         default=None,
-        help="mean number of non-discharge notes per admission (MIMIC-III: ~35; default 30)",
+        help="mean number of non-discharge notes per admission, 0 to "
+        f"{OTHER_NOTES_MAX:g} (MIMIC-III: ~35; default 30)",
     )
     synth.add_argument(
         "--icd9-fraction",
-        type=float,
+        type=real_number(0.0, 1.0),
         default=None,
         metavar="F",
         help="--version iv: share of the admissions coded in ICD-9, the stays before the "
@@ -223,7 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory with {train,dev,test}_*.csv HADM_ID lists",
     )
     prep.add_argument("--out", type=Path, required=True, help="dataset output directory")
-    prep.add_argument("--seed", type=int, default=13, help="seed of the patient-level split")
+    prep.add_argument(
+        "--seed", type=seed_number, default=13, help="seed of the patient-level split"
+    )
     prep.add_argument(
         "--fractions",
         type=_fractions,
@@ -254,9 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
     code.add_argument("--backbone", required=True, help="a backbone of stage2.backbones")
     code.add_argument("--configfile", type=Path, default=Path("config/config.yaml"))
     code.add_argument("--results", type=Path, default=Path("results"), help="workflow outputs")
-    code.add_argument("--seed", type=int, help="label model seed (default: the first)")
-    code.add_argument("--k", type=int, default=6, help="concepts per code (Table 2's CEC: 6)")
-    code.add_argument("--threshold", type=float, default=0.5, help="print codes above this")
+    code.add_argument("--seed", type=seed_number, help="label model seed (default: the first)")
+    code.add_argument(
+        "--k",
+        type=whole_number(1, K_MAX),
+        default=6,
+        help=f"concepts per code, 1 to {K_MAX} (Table 2's CEC: 6)",
+    )
+    code.add_argument(
+        "--threshold", type=real_number(0.0, 1.0), default=0.5, help="print codes above this"
+    )
     code.add_argument("--all", action="store_true", help="print every code, not only those above")
     code.add_argument("--truncate", action="store_true", help="cut a note over the budget")
     code.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -269,9 +410,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dev-pred", type=Path, help="dev predictions: tune the threshold there")
     ev.add_argument("--dev-gold", type=Path, help="the dev split's .jsonl")
     ev.add_argument("--codes", type=Path, help="codes.tsv (default: the codes in --pred)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="resamples (0: none)")
-    ev.add_argument("--seed", type=int, default=13, help="bootstrap seed")
-    ev.add_argument("--out", type=Path, required=True, help="metrics JSON")
+    ev.add_argument(
+        "--bootstrap",
+        type=whole_number(0, BOOTSTRAP_MAX),
+        default=1000,
+        help=f"resamples (0: none; at most {BOOTSTRAP_MAX})",
+    )
+    ev.add_argument("--seed", type=seed_number, default=13, help="bootstrap seed")
+    ev.add_argument("--out", type=_file_to_write, required=True, help="metrics JSON (a file)")
     ev.set_defaults(func=_cmd_evaluate)
     return parser
 
@@ -281,26 +427,60 @@ def _require_file(path: Path | None, what: str) -> None:
         return
     if not path.exists():
         raise InputError(f"no such {what} file", file=path)
-    if not path.is_file():
+    if path.is_dir():
         raise InputError(f"the {what} file is a folder, not a file", file=path)
+    if not path.is_file():
+        raise InputError(f"the {what} file is not a regular file (a device or a pipe)", file=path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two spellings name one file: the same path after symlinks and `..`, or one
+    file under two names (a hard link)."""
+    try:
+        if a.exists() and b.exists() and os.path.samefile(a, b):
+            return True
+        return a.resolve() == b.resolve()
+    except (OSError, RuntimeError):  # a symlink loop: no file to lose
+        return False
+
+
+def _check_metrics_output(out: Path, inputs: dict[str, Path | None]) -> None:
+    """The metrics file must be a new or regular file that is none of the inputs: writing
+    it replaces what is there whole (an input would be lost; a device such as /dev/full
+    would be replaced by a file)."""
+    from cec.io import check_output_file
+
+    for flag, path in inputs.items():
+        if path is not None and _same_file(out, path):
+            raise InputError(
+                f"is the {flag} file: writing the metrics would destroy it; give another --out",
+                file=out,
+            )
+    if out.exists() and not out.is_dir() and not out.is_file():
+        raise InputError(
+            "is not a regular file (a device or a pipe): give the path of a file to write",
+            file=out,
+        )
+    check_output_file(out)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from cec.evaluation.metrics import evaluate_files, prediction_codes
     from cec.evaluation.run import label_codes
-    from cec.io import check_output_file, write_json
+    from cec.io import write_json
 
     if (args.dev_pred is None) != (args.dev_gold is None):
         raise InputError("give both --dev-pred and --dev-gold, or neither")
-    for path, what in (
-        (args.pred, "prediction"),
-        (args.gold, "gold"),
-        (args.dev_pred, "dev prediction"),
-        (args.dev_gold, "dev gold"),
-        (args.codes, "code table"),
-    ):
+    inputs = (
+        ("--pred", "prediction", args.pred),
+        ("--gold", "gold", args.gold),
+        ("--dev-pred", "dev prediction", args.dev_pred),
+        ("--dev-gold", "dev gold", args.dev_gold),
+        ("--codes", "code table", args.codes),
+    )
+    for _, what, path in inputs:
         _require_file(path, what)
-    check_output_file(args.out)
+    _check_metrics_output(args.out, {flag: path for flag, _, path in inputs})
     # without --codes the label set is what the prediction file names: read (and check)
     # the prediction file first, so that its faults are blamed on it and not on the gold
     codes = label_codes(args.codes) if args.codes is not None else prediction_codes(args.pred)
@@ -344,9 +524,41 @@ def _cmd_code(args: argparse.Namespace) -> int:
     return 0
 
 
+def _os_error(exc: OSError, out: Path | None) -> str:
+    """One line for an operating-system error: the path and the system's reason (no space
+    left, read-only file system, permission denied), never `exc.args`, which may hold
+    what was being read or written. A write error carries no path: it is the output's.
+    A path inside a temporary sibling of the output (`cec.io`'s `.NAME.HOST-PID.*.part`)
+    is reported as the output, the name the user gave."""
+    reason = exc.strerror or f"{type(exc).__name__} (an operating-system error)"
+    if not isinstance(exc.filename, str | bytes | os.PathLike):  # None, or a descriptor
+        return f"file {out}: {reason}" if out is not None else reason
+    path = Path(os.fsdecode(exc.filename))
+    if out is not None and any(
+        part.startswith(".") and part.endswith(".part") for part in path.parts
+    ):
+        path = out
+    return f"file {path}: {reason}"
+
+
+def _parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse, naming the subcommand in an error about arguments it does not know."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        prog = f"{parser.prog} {args.command}"
+        raise _UsageError(
+            f"{prog}: error: unrecognized arguments: {' '.join(extra)} (see {prog} --help)"
+        )
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = _parse(parser, argv)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -359,6 +571,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except ValueError as exc:
         print(f"cec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        message = _os_error(exc, getattr(args, "out", None))
+        print(f"cec {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -24,6 +24,8 @@ caller on dev (`best_threshold`) and applied to test.
 from __future__ import annotations
 
 import csv
+import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from cec.errors import InputError
-from cec.io import first_undecodable_row, not_utf8, read_jsonl
+from cec.io import first_undecodable_row, json_type, not_utf8, read_jsonl
 
 METRICS = (
     "auc_macro",
@@ -185,29 +187,82 @@ def bootstrap(
     }
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _gold_admission(value: object, path: str | Path, number: int) -> str:
+    """A gold record's hadm_id as a canonical decimal string, the key the prediction
+    file's ids are matched on. Accepted: a JSON integer or a string of digits (what
+    `cec prepare` writes). Refused, not normalised: 1.0, "1.0", true, and the rest; an id
+    written as a real number would otherwise match no prediction and be reported as a
+    missing prediction. The gold file holds notes: the message names the JSON type,
+    never the value."""
+    where = {"file": path, "row": number, "field": "hadm_id"}
+    if isinstance(value, str) and _DIGITS.fullmatch(value):
+        return str(int(value))
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    if isinstance(value, float):
+        found = "a number with a fraction or an exponent"
+    elif isinstance(value, str):
+        found = "a string that is not all digits"
+    elif isinstance(value, int) and not isinstance(value, bool):
+        found = "a negative number"
+    else:
+        found = json_type(value)
+    raise InputError(f"expected a whole-number admission id, found {found}", **where)
+
+
+def _gold_labels(
+    value: object, index: Mapping[str, int], path: str | Path, number: int
+) -> np.ndarray:
+    """A record's `labels` as a 0/1 row over the label set: a list of code strings, each
+    in the set (a repeated code counts once). Messages give the item's position, not
+    the item: the gold file holds notes."""
+    where = {"file": path, "row": number, "field": "labels"}
+    if not isinstance(value, list):
+        raise InputError(f"expected a list of codes, found {json_type(value)}", **where)
+    row = np.zeros(len(index), dtype=bool)
+    for position, code in enumerate(value, start=1):
+        if not isinstance(code, str):
+            raise InputError(
+                f"item {position} of {len(value)}: expected a code string, found {json_type(code)}",
+                **where,
+            )
+        if code not in index:
+            raise InputError(
+                f"item {position} of {len(value)} is not in the label set ({len(index)} codes)",
+                **where,
+            )
+        row[index[code]] = True
+    return row
+
+
 def read_gold(path: str | Path, codes: Sequence[str]) -> tuple[list[str], np.ndarray]:
-    """Admissions in file order and their 0/1 label matrix over `codes`."""
+    """Admissions in file order and their 0/1 label matrix over `codes`. Every admission
+    appears once (a second record of one admission is refused here, at its row, and not
+    later as a prediction file fault); the ids are canonical decimal strings."""
     index = {c: j for j, c in enumerate(codes)}
     ids: list[str] = []
+    first_row: dict[str, int] = {}
     rows: list[np.ndarray] = []
     for number, rec in enumerate(read_jsonl(path), start=1):
         for key in ("hadm_id", "labels"):
             if key not in rec:
                 raise InputError("missing", file=path, row=number, field=key)
-        if not isinstance(rec["labels"], list):
-            raise InputError("expected a list of codes", file=path, row=number, field="labels")
-        row = np.zeros(len(codes), dtype=bool)
-        for code in rec["labels"]:
-            if code not in index:
-                raise InputError(
-                    f"label {code} is not in the label set",
-                    file=path,
-                    row=number,
-                    field="labels",
-                )
-            row[index[code]] = True
-        ids.append(str(rec["hadm_id"]))
-        rows.append(row)
+        hadm = _gold_admission(rec["hadm_id"], path, number)
+        if hadm in first_row:
+            raise InputError(
+                f"admission {hadm} appears twice (first at row {first_row[hadm]})",
+                file=path,
+                row=number,
+                field="hadm_id",
+            )
+        first_row[hadm] = number
+        rows.append(_gold_labels(rec["labels"], index, path, number))
+        ids.append(hadm)
+    if not ids:
+        raise InputError("no records: the gold file is empty", file=path)
     return ids, np.array(rows, dtype=bool).reshape(len(ids), len(codes))
 
 
@@ -237,9 +292,52 @@ def _prediction_rows(path: str | Path) -> Iterator[tuple[int, list[str]]]:
         raise InputError(not_utf8(exc), file=path, row=first_undecodable_row(path)) from None
 
 
+def _shown(text: str) -> str:
+    """A prediction file's field as a message quotes it: short printable text quoted,
+    anything else by its length (no control characters reach a terminal)."""
+    if text.isprintable() and len(text) <= 40:
+        return repr(text)
+    return f"a value of {len(text)} characters"
+
+
+def _checked_code(code: str, path: str | Path, number: int) -> str:
+    if not code or code != code.strip() or not code.isprintable():
+        raise InputError(
+            "expected a code: not empty, no surrounding spaces, no control characters",
+            file=path,
+            row=number,
+            field="code",
+        )
+    return code
+
+
+def _checked_admission(hadm: str, path: str | Path, number: int) -> str:
+    """The prediction file's hadm_id as the gold's key: digits only (no sign, no point)."""
+    if not _DIGITS.fullmatch(hadm):
+        raise InputError(
+            f"expected a whole-number admission id, found {_shown(hadm)}",
+            file=path,
+            row=number,
+            field="hadm_id",
+        )
+    return str(int(hadm))
+
+
+def _checked_probability(prob: str, path: str | Path, number: int) -> float:
+    try:
+        value = float(prob)
+    except ValueError:
+        raise InputError("not a number", file=path, row=number, field="prob") from None
+    if not math.isfinite(value):
+        raise InputError(f"{value} is not a finite number", file=path, row=number, field="prob")
+    if not 0.0 <= value <= 1.0:
+        raise InputError(f"{value} is outside [0, 1]", file=path, row=number, field="prob")
+    return value
+
+
 def prediction_codes(path: str | Path) -> list[str]:
     """The codes a prediction file names (the label set when none is given)."""
-    return sorted({row[1] for _, row in _prediction_rows(path)})
+    return sorted({_checked_code(row[1], path, number) for number, row in _prediction_rows(path)})
 
 
 def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str]) -> np.ndarray:
@@ -248,7 +346,9 @@ def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str])
     row_of = {h: i for i, h in enumerate(ids)}
     col_of = {c: j for j, c in enumerate(codes)}
     p = np.full((len(ids), len(codes)), np.nan)
-    for number, (hadm, code, prob) in _prediction_rows(path):
+    for number, (hadm_text, code_text, prob) in _prediction_rows(path):
+        hadm = _checked_admission(hadm_text, path, number)
+        code = _checked_code(code_text, path, number)
         if hadm not in row_of:
             raise InputError(
                 f"admission {hadm} is not in the gold file",
@@ -258,16 +358,14 @@ def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str])
             )
         if code not in col_of:
             raise InputError(
-                f"code {code} is not in the label set", file=path, row=number, field="code"
+                f"code {_shown(code)} is not in the label set",
+                file=path,
+                row=number,
+                field="code",
             )
-        try:
-            value = float(prob)
-        except ValueError:
-            raise InputError("not a number", file=path, row=number, field="prob") from None
-        if not 0.0 <= value <= 1.0:
-            raise InputError(f"{value} is outside [0, 1]", file=path, row=number, field="prob")
+        value = _checked_probability(prob, path, number)
         if not np.isnan(p[row_of[hadm], col_of[code]]):
-            raise InputError(f"({hadm}, {code}) appears twice", file=path, row=number)
+            raise InputError(f"({hadm}, {_shown(code)}) appears twice", file=path, row=number)
         p[row_of[hadm], col_of[code]] = value
     missing = np.argwhere(np.isnan(p))
     if len(missing):

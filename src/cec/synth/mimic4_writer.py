@@ -54,7 +54,7 @@ from cec.io import atomic_dir, write_json
 from cec.mimic4 import COLUMNS
 from cec.synth.knowledge import Knowledge, load_mimic4_knowledge
 from cec.synth.notes import DischargeSummaryWriter
-from cec.synth.plan import _sample_codes, _subjects, rng_for
+from cec.synth.plan import MIN_ADMISSIONS, _sample_codes, _subjects, rng_for
 from cec.synth.writer import _open, check_synth_folder
 
 VERSIONS = (9, 10)
@@ -149,8 +149,8 @@ def plan_mimic4(
     n_admissions: int, seed: int, icd9_fraction: float = DEFAULT_ICD9_FRACTION
 ) -> Mimic4Plan:
     """Decide every admission, its ICD version, codes, dates and split."""
-    if n_admissions < 20:
-        raise ValueError("the synthetic MIMIC-IV needs at least 20 admissions")
+    if n_admissions < MIN_ADMISSIONS:
+        raise ValueError(f"the synthetic MIMIC-IV needs at least {MIN_ADMISSIONS} admissions")
     if not 0.0 <= icd9_fraction <= 1.0:
         raise ValueError(f"the ICD-9 fraction must lie in [0, 1], got {icd9_fraction}")
     knowledge = {v: load_mimic4_knowledge(v) for v in VERSIONS}
@@ -198,6 +198,7 @@ def plan_mimic4(
                 )
             )
     for version in VERSIONS:
+        _ensure_training_stay(stays, version, seed)
         _cover_labels(stays, version, knowledge[version], seed)
     splits: dict[int, dict[str, list[int]]] = {
         v: {name: [] for name, _ in SPLIT_SHARES} for v in VERSIONS
@@ -206,6 +207,25 @@ def plan_mimic4(
         if stay.has_note:
             splits[stay.version][stay.split].append(stay.hadm_id)
     return Mimic4Plan(stays, {v: {s: sorted(h) for s, h in d.items()} for v, d in splits.items()})
+
+
+def _ensure_training_stay(stays: list[Stay], version: int, seed: int) -> None:
+    """Give `version` a training admission with a note where its draws gave it none.
+
+    A small N drawn by patient can leave every ICD-9 stay in val or test (seed 14 does so
+    up to 29 admissions), and the labels then have nowhere to be planted. One seeded
+    patient with a stay of the version moves to train whole (the split stays
+    patient-level); if none of the version's stays has a note, that stay gets one. Plans
+    that already had such an admission are left as they were: same seed, same bytes."""
+    mine = [s for s in stays if s.version == version]
+    if not mine or any(s.has_note and s.split == "train" for s in mine):
+        return
+    with_note = [s for s in mine if s.has_note]
+    chosen = rng_for(seed, "mimic4-train-stay", version).choice(with_note or mine)
+    chosen.has_note = True
+    for stay in stays:
+        if stay.subject_id == chosen.subject_id:
+            stay.split = "train"
 
 
 def _cover_labels(stays: list[Stay], version: int, knowledge: Knowledge, seed: int) -> None:

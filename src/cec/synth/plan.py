@@ -20,6 +20,7 @@ KEPT_RARE_SIZES = (249, 20, 142)
 CAML_50_SHARES = (8066, 1573, 1729)
 RARE_TRAIN_RANGE = (2, 8)
 RARE_DEV_CODES = 13  # KEPT's rare-50 dev split covers only 13 codes
+MIN_ADMISSIONS = 20  # the documented minimum: every split of both versions gets admissions
 
 
 def rng_for(seed: int, purpose: str, index: int | str = 0) -> random.Random:
@@ -126,6 +127,44 @@ def default_rare_sizes(n_admissions: int) -> tuple[int, int, int]:
     return tuple(max(1, round(s * scale)) for s in KEPT_RARE_SIZES)  # type: ignore[return-value]
 
 
+def _largest_remainder(total: int, shares: tuple[int, ...]) -> tuple[int, ...]:
+    """`total` split in proportion to `shares`: each part's floor, then one more to the
+    parts with the largest remainders (ties: the earlier part). The parts add up to
+    `total` exactly, which per-share rounding does not promise."""
+    whole = sum(shares)
+    parts = [total * s // whole for s in shares]
+    by_remainder = sorted(range(len(shares)), key=lambda i: (-(total * shares[i] % whole), i))
+    for i in by_remainder[: total - sum(parts)]:
+        parts[i] += 1
+    return tuple(parts)
+
+
+def default_top50_sizes(n_eligible: int) -> tuple[int, int, int]:
+    """caml-mimic's MIMIC-III-50 shares of the `n_eligible` admissions.
+
+    Each share is rounded on its own, as releases before this one did, so that a seed that
+    worked keeps giving the same bytes; where the three roundings overshoot the eligible
+    admissions (by one at most: 20 admissions leave 11 eligible and 7.8, 1.5, 1.7 round to
+    8 + 2 + 2 = 12), the largest-remainder split of the eligible count is used instead,
+    which never exceeds it."""
+    rounded = tuple(round(n_eligible * s / sum(CAML_50_SHARES)) for s in CAML_50_SHARES)
+    if sum(rounded) <= n_eligible:
+        return rounded  # type: ignore[return-value]
+    return _largest_remainder(n_eligible, CAML_50_SHARES)  # type: ignore[return-value]
+
+
+def fit_rare_sizes(available: int) -> tuple[int, int, int]:
+    """Default rare-50 sizes for a plan with only `available` single-stay admissions (a
+    seed that draws many multi-stay patients at a small N): the smallest usable split
+    (train 2, dev 1, test 1), the rest in KEPT's proportions. Fewer than 4 are left as
+    they are, for make_plan to refuse."""
+    floor = (RARE_TRAIN_RANGE[0], 1, 1)
+    if available < sum(floor):
+        return floor
+    rest = _largest_remainder(available - sum(floor), KEPT_RARE_SIZES)
+    return tuple(f + r for f, r in zip(floor, rest, strict=True))  # type: ignore[return-value]
+
+
 def make_plan(
     n_admissions: int,
     seed: int,
@@ -134,8 +173,8 @@ def make_plan(
     rare_sizes: tuple[int, int, int] | None = None,
 ) -> Plan:
     """Decide all admissions, their codes and the literature-style split lists."""
-    if n_admissions < 20:
-        raise ValueError("the synthetic MIMIC needs at least 20 admissions")
+    if n_admissions < MIN_ADMISSIONS:
+        raise ValueError(f"the synthetic MIMIC needs at least {MIN_ADMISSIONS} admissions")
     hierarchy = Icd9Hierarchy.load()
     special = {c for g in knowledge.groups.values() for c in g}
     background_dx = [c for c in hierarchy.leaves("diagnosis") if c not in special]
@@ -159,6 +198,8 @@ def make_plan(
         by_subject.setdefault(adm.subject_id, []).append(adm)
     singles = [a[0] for a in by_subject.values() if len(a) == 1 and a[0].has_discharge_summary]
     rng_for(seed, "rare-pick").shuffle(singles)
+    if rare_sizes is None and sum(sizes) > len(singles):
+        sizes = fit_rare_sizes(len(singles))
     if sum(sizes) > len(singles):
         raise ValueError(
             f"rare-50 split sizes {sizes} need {sum(sizes)} single-stay admissions; only "
@@ -208,9 +249,7 @@ def make_plan(
         if a.has_discharge_summary and labels & set(a.diagnoses + a.procedures)
     )
     if top50_sizes is None:
-        share = sum(CAML_50_SHARES)
-        top50_sizes = tuple(round(n_eligible * s / share) for s in CAML_50_SHARES)  # type: ignore[assignment]
-    assert top50_sizes is not None
+        top50_sizes = default_top50_sizes(n_eligible)
     if sum(top50_sizes) > n_eligible:
         raise ValueError(
             f"MIMIC-III-50 split sizes {top50_sizes} exceed the {n_eligible} eligible "
