@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
+
 SNAKEFILE = """
 CHAIN = 3
 FAN = 4
@@ -86,20 +88,35 @@ def test_peak_counts_overlaps_only() -> None:
     assert peak(spans, {"a": 5, "b": 1, "c": 3}) == 5
 
 
-@pytest.mark.integration
-def test_never_more_threads_or_gpu_jobs_than_given(tmp_path: Path) -> None:
-    (tmp_path / "Snakefile").write_text(SNAKEFILE, encoding="utf-8")
+def _run_toy(folder: Path, *args: str) -> dict[str, tuple[float, float]]:
+    (folder / "Snakefile").write_text(SNAKEFILE, encoding="utf-8")
     run = subprocess.run(
-        [*_snakemake(), "all", "done/wide", "--cores", "2", "--resources", "gpu=1"],
-        cwd=tmp_path,
+        [*_snakemake(), "all", "done/wide", *args],
+        cwd=folder,
         capture_output=True,
         text=True,
         timeout=HANG_GUARD_S,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    spans = _intervals(tmp_path / "done")
+    spans = _intervals(folder / "done")
     assert len(spans) == 3 + 4 + 1
+    return spans
+
+
+def _gpus(spans: dict[str, tuple[float, float]]) -> dict[str, int]:
+    return {name: 0 if name == "wide" else 1 for name in spans}
+
+
+@pytest.mark.integration
+def test_never_more_threads_or_gpu_jobs_than_given(tmp_path: Path) -> None:
+    spans = _run_toy(tmp_path, "--cores", "2", "--resources", "gpu=1")
     threads = {name: 2 if name == "wide" else 1 for name in spans}
-    gpus = {name: 0 if name == "wide" else 1 for name in spans}
-    assert peak(spans, gpus) == 1, f"GPU jobs overlapped: {spans}"
+    assert peak(spans, _gpus(spans)) == 1, f"GPU jobs overlapped: {spans}"
     assert peak(spans, threads) <= 2, f"more than 2 threads at once: {spans}"
+
+
+@pytest.mark.integration
+def test_the_gpu_profile_runs_one_gpu_job_at_a_time(tmp_path: Path) -> None:
+    """profiles/gpu, as a one-GPU workstation uses it (all cores, one GPU)."""
+    spans = _run_toy(tmp_path, "--profile", str(REPO / "profiles" / "gpu"))
+    assert peak(spans, _gpus(spans)) == 1, f"GPU jobs overlapped: {spans}"
