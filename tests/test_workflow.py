@@ -4,9 +4,11 @@ real Snakemake runs on copies of the workflow."""
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,9 @@ import yaml
 from cec.config import load_config, with_base
 from cec.io import read_jsonl
 from cec.llm.token_meter import parse_compute
+from cec.logs import MODULES_LINE, STARTED_LINE
 from tests.conftest import REPO
+from tests.test_scheduler_limits import peak
 from tests.tiny_workflow import TinyRun, copy_workflow, snakemake
 
 
@@ -141,6 +145,55 @@ def test_stage2_adapters_and_predictions(work: Path) -> None:
             assert all(0.0 <= p <= 1.0 for p in preds[method])
         assert preds["cec_k3"] != preds["cec_k6"]  # k changes the prompts
         assert preds["direct_zeroshot"] != preds["direct_ft"]  # the adapter changes answers
+
+
+def _job_spans(logs: Path) -> dict[str, tuple[float, float, int]]:
+    """(start, end, threads) of every job, from its own log's first and last lines."""
+
+    def stamp(line: str) -> float:
+        return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+    spans = {}
+    for path in sorted(logs.rglob("*.log")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        started = next(line for line in lines if STARTED_LINE in line)
+        ended = next(line for line in reversed(lines) if MODULES_LINE in line)
+        spans[str(path.relative_to(logs))] = (
+            stamp(started),
+            stamp(ended),
+            int(started.rsplit(STARTED_LINE, 1)[1]),
+        )
+    return spans
+
+
+def _local_rules() -> set[str]:
+    """The Snakefile's `localrules:` (they run where Snakemake runs, beside SLURM jobs)."""
+    text = (REPO / "Snakefile").read_text(encoding="utf-8")
+    block = text.split("localrules:", 1)[1].split("\n\n", 1)[0]
+    return {name.strip() for name in block.replace("\n", " ").split(",") if name.strip()}
+
+
+@pytest.mark.integration
+def test_never_more_threads_than_cores(tiny_run: TinyRun) -> None:
+    """From the jobs' own logs: the threads of the jobs that ran at once never exceed the
+    cores Snakemake was given (2 locally; the SLURM node's CPUs for cluster jobs)."""
+    tiny_run.require_success()
+    spans = _job_spans(tiny_run.work / "results" / "logs")
+    assert len(spans) >= 40  # every job of the tiny run wrote its log
+    groups: dict[str, dict[str, tuple[float, float, int]]] = {"local": {}, "cluster": {}}
+    local = _local_rules() if tiny_run.executor == "slurm" else None
+    for name, span in spans.items():
+        rule = name.split("/", 1)[0]
+        on = "local" if local is None or rule in local else "cluster"
+        groups[on][name] = span
+    limits = {"local": 2, "cluster": os.cpu_count() or 1}
+    for on, jobs in groups.items():
+        if not jobs:
+            continue
+        times = {name: (start, end) for name, (start, end, _) in jobs.items()}
+        threads = {name: n for name, (_, _, n) in jobs.items()}
+        assert peak(times, threads) <= limits[on], (on, jobs)
+    assert any(n > 0 for n in (len(g) for g in groups.values()))
 
 
 @pytest.mark.integration

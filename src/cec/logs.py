@@ -18,6 +18,8 @@ from cec.errors import InputError
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The exit status of a job that failed on the user's input or on the file system (as `cec`)
 USER_ERROR_STATUS = 2
+# The first line of every job log, with the threads the rule declares
+STARTED_LINE = "job started, threads: "
 # Each job logs the third-party packages it loaded, so a test can check on a real run that
 # every rule's code needs no more than its conda env (envs/) installs.
 MODULES_LINE = "python packages loaded: "
@@ -57,6 +59,9 @@ def job_log(path: str | Path, threads: int | None = None) -> Iterator[TextIO]:
         handler.setFormatter(logging.Formatter(FORMAT))
         root.addHandler(handler)
         root.setLevel(logging.INFO)
+        # the job's own start (and, below, end) time with its threads: the tiny run's test
+        # checks from these that no more threads ran at once than Snakemake was given
+        logging.getLogger("cec").info("%s%d", STARTED_LINE, int(threads or 1))
         try:
             yield fh
         except InputError as exc:
