@@ -1,8 +1,10 @@
 """A local OpenAI-compatible HTTP server for tests: the real `openai` client talks to it.
 
 Each POST /v1/chat/completions takes the next scripted action: an answer, an HTTP error
-status, or a hang longer than the client's timeout. Requests, their bodies and the peak
-number of requests in flight are recorded for the assertions.
+status (whose message may echo the caller's API key, as some servers do: "{key}" in it
+stands for the key of the request's Authorization header), a raw body (not JSON, not a
+chat completion), or a hang longer than the client's timeout. Requests, their bodies and
+the peak number of requests in flight are recorded for the assertions.
 """
 
 from __future__ import annotations
@@ -20,19 +22,25 @@ from typing import Any
 
 @dataclass
 class Action:
-    kind: str  # "answer" | "status" | "hang"
+    kind: str  # "answer" | "status" | "raw" | "hang"
     content: str = ""
     status: int = 200
     seconds: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    message: str = ""  # "status": the error message ("{key}": the caller's key)
+    body: bytes = b""  # "raw": sent as it is
 
 
 def answer(content: str) -> Action:
     return Action("answer", content=content)
 
 
-def status(code: int, **headers: str) -> Action:
-    return Action("status", status=code, headers=headers)
+def status(code: int, message: str = "", **headers: str) -> Action:
+    return Action("status", status=code, headers=headers, message=message)
+
+
+def raw(body: bytes, code: int = 200) -> Action:
+    return Action("raw", status=code, body=body)
 
 
 def hang(seconds: float) -> Action:
@@ -93,13 +101,20 @@ class FakeOpenAI:
                     if action.kind == "hang":
                         time.sleep(action.seconds)
                         action = status(504)
-                    if action.kind == "status":
+                    if action.kind == "raw":
+                        payload = action.body
+                        self.send_response(action.status)
+                    elif action.kind == "status":
+                        key = self.headers.get("authorization", "").removeprefix("Bearer ")
+                        message = (action.message or f"scripted {action.status}").replace(
+                            "{key}", key
+                        )
                         payload = json.dumps(
-                            {"error": {"message": f"scripted {action.status}", "type": "test"}}
+                            {"error": {"message": message, "type": "test", "key": key}}
                         ).encode()
                         self.send_response(action.status)
                         for k, v in action.headers.items():
-                            self.send_header(k.replace("_", "-"), v)
+                            self.send_header(k.replace("_", "-"), v.replace("{key}", key))
                     else:
                         payload = json.dumps(
                             {

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import pytest
+
 from cec.artifacts import PATTERNS, artifact
+from cec.errors import InputError
 from tests.conftest import REPO
 
 DIRECTIVE = re.compile(r"^    (\w+):", re.M)
@@ -41,3 +45,94 @@ def test_artifact_paths_follow_the_results_folder(tmp_path: Path) -> None:
     )
     assert path == tmp_path / "adapters/rare50/smollm2/label_cec/seed13"
     assert artifact("model", backbone="x") == Path("results/models/x")
+
+
+# --- damaged artefacts: named, with the target that makes them again ---
+
+
+def test_a_file_in_an_output_folder_maps_to_the_workflow_target(tmp_path: Path) -> None:
+    from cec.artifacts import workflow_target
+
+    inside = tmp_path / "copy/adapters/rare50/smollm2/label_cec/seed13/provenance.json"
+    assert workflow_target(inside) == "results/adapters/rare50/smollm2/label_cec/seed13"
+    assert (
+        workflow_target(tmp_path / "r/concepts/x/concepts.tsv") == "results/concepts/x/concepts.tsv"
+    )
+    assert workflow_target(tmp_path / "notes/mine.txt") is None
+
+
+def _safetensors(path: Path, tensors: int = 2) -> bytes:
+    header = {f"t{i}": {"dtype": "F32", "shape": [2], "data_offsets": [8 * i, 8 * i + 8]}
+              for i in range(tensors)}  # fmt: skip
+    raw = json.dumps(header).encode()
+    data = len(raw).to_bytes(8, "little") + raw + bytes(8 * tensors)
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "words"),
+    [
+        (lambda d: d[:-3], "cut"),
+        (lambda d: d + b"\0", "longer than its header says"),
+        (lambda d: d[:5], "header length field does not fit"),
+        (lambda d: (10).to_bytes(8, "little") + b"not json!!" + d[18:], "header is unreadable"),
+    ],
+    ids=["cut", "longer", "cut in the length", "garbled header"],
+)
+def test_check_safetensors(tmp_path: Path, edit, words: str) -> None:  # noqa: ANN001
+    from cec.artifacts import check_safetensors
+
+    path = tmp_path / "results/models/m/model.safetensors"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(edit(_safetensors(path)))
+    with pytest.raises(InputError) as err:
+        check_safetensors(path)
+    assert words in str(err.value) and err.value.file == str(path)
+    assert "snakemake --cores 2 --force results/models/m" in str(err.value)
+
+
+def test_a_whole_safetensors_file_passes(tmp_path: Path) -> None:
+    from cec.artifacts import check_safetensors
+
+    path = tmp_path / "model.safetensors"
+    _safetensors(path)
+    check_safetensors(path)
+
+
+def test_read_json_artifact_names_the_file_and_the_fault(tmp_path: Path) -> None:
+    from cec.artifacts import read_json_artifact
+
+    path = tmp_path / "results/concepts/d/code_concepts.json"
+    path.parent.mkdir(parents=True)
+    for text, words in [
+        ('{"a": [1', "not valid JSON"),
+        ("[1]", "expected an object at the top, found an array"),
+        ("", "empty"),
+        ("{\0}", "NUL byte"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(InputError) as err:
+            read_json_artifact(path)
+        message = str(err.value)
+        assert words in message and "\n" not in message, message
+        assert "snakemake --cores 2 --force results/concepts/d/code_concepts.json" in message
+    path.write_text('{"a": 1}')
+    assert read_json_artifact(path) == {"a": 1}
+
+
+def test_a_damaged_note_fingerprint_file_is_named(tmp_path: Path) -> None:
+    """The privacy guard's hashes (read by the concept-generation job)."""
+    import numpy as np
+
+    from cec.concepts.guard import NoteShingleGuard
+
+    path = tmp_path / "results/privacy/rare50/note_shingles.npy"
+    path.parent.mkdir(parents=True)
+    NoteShingleGuard(np.arange(50, dtype=np.uint64)).save(path)
+    assert len(NoteShingleGuard.load(path)) == 50
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(InputError) as err:
+        NoteShingleGuard.load(path)
+    assert "cut or damaged" in str(err.value)
+    assert "snakemake --cores 2 --force results/privacy/rare50/note_shingles.npy" in str(err.value)

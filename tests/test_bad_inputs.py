@@ -453,6 +453,94 @@ def _threshold_nan(w: World) -> list[str]:
     return [*_note_missing(w), "--threshold", "nan"]
 
 
+ST_EMPTY = b"\x02\x00\x00\x00\x00\x00\x00\x00{}"  # a whole safetensors file with no tensor
+ADAPTER = "adapters/rare50/tiny_llama/concept"
+
+
+def _results(w: World) -> list[str]:
+    """A results folder that passes `cec code`'s checks (headers only); returns argv."""
+    res = w.out
+    model = res / "models" / "tiny_llama"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text('{"model_type": "llama"}\n')
+    (model / "tokenizer.json").write_text("{}\n")
+    (model / "model.safetensors").write_bytes(ST_EMPTY)
+    for name in (ADAPTER, "adapters/rare50/tiny_llama/label_cec/seed13"):
+        folder = res / name
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text('{"peft_type": "LORA"}\n')
+        (folder / "adapter_model.safetensors").write_bytes(ST_EMPTY)
+        (folder / "provenance.json").write_text(
+            '{"dtype": "float32", "template": "concept_question_v1.jinja2", '
+            '"answer_token_ids": [1, 2]}\n'
+        )
+    (res / "data" / "rare50").mkdir(parents=True)
+    (res / "data" / "rare50" / "codes.tsv").write_text(
+        "code\tkind\tdescription\tparent\tparent_description\n"
+        "584.9\tdiag\tAcute kidney failure\t584\tAcute kidney failure\n"
+    )
+    (res / "concepts" / "rare50").mkdir(parents=True)
+    (res / "concepts" / "rare50" / "concepts.tsv").write_text(
+        "concept_id\tlevel\towner\ttext\nC0001\tleaf\t584.9\tcreatinine\nC0002\tparent\t584\tkidney\n"
+    )
+    (res / "concepts" / "rare50" / "code_concepts.json").write_text(
+        '{"584.9": {"leaf": ["C0001"], "parent": ["C0002"]}}\n'
+    )
+    (w.root / "note.txt").write_text("a note\n")
+    return ["code", str(w.root / "note.txt"), "--dataset", "rare50", "--backbone", "tiny_llama",
+            "--configfile", str(REPO / "config/tiny.yaml"), "--results", str(res),
+            "--device", "cpu"]  # fmt: skip
+
+
+def _adapter_weights_cut(w: World) -> list[str]:
+    argv = _results(w)
+    (w.out / ADAPTER / "adapter_model.safetensors").write_bytes(b"\x40" + b"\x00" * 7 + b"{" * 10)
+    return argv
+
+
+def _adapter_weights_missing(w: World) -> list[str]:
+    argv = _results(w)
+    (w.out / ADAPTER / "adapter_model.safetensors").unlink()
+    return argv
+
+
+def _model_weights_random(w: World) -> list[str]:
+    argv = _results(w)
+    (w.out / "models/tiny_llama/model.safetensors").write_bytes(bytes(range(256)) * 4)
+    return argv
+
+
+def _adapter_config_cut(w: World) -> list[str]:
+    argv = _results(w)
+    (w.out / ADAPTER / "adapter_config.json").write_text('{"peft_type": "LO')
+    return argv
+
+
+def _provenance_a_list(w: World) -> list[str]:
+    argv = _results(w)
+    (w.out / ADAPTER / "provenance.json").write_text("[1, 2]\n")
+    return argv
+
+
+def _tokenizer_not_json(w: World) -> list[str]:
+    argv = _results(w)
+    (w.out / "models/tiny_llama/tokenizer.json").write_text("{version: 1}\n")
+    return argv
+
+
+def _code_concepts_cut(w: World) -> list[str]:
+    argv = _results(w)
+    (w.out / "concepts/rare50/code_concepts.json").write_text('{"584.9": {"leaf": ["C00')
+    return argv
+
+
+def _concepts_tsv_cut(w: World) -> list[str]:
+    argv = _results(w)
+    path = w.out / "concepts/rare50/concepts.tsv"
+    path.write_text(path.read_text().rsplit("C0002", 1)[0])
+    return argv
+
+
 def _with_config(w: World, text: str | None) -> list[str]:
     """`cec code` on a valid note with the config file replaced (None: a folder)."""
     (w.root / "note.txt").write_text("a note")
@@ -578,6 +666,22 @@ CASES = [
     Case("the dataset is not in the config", "no dataset 'mimic9'", _unknown_dataset),
     Case("`--k 0`", "argument --k", _k_zero),
     Case("`--threshold nan`", "argument --threshold", _threshold_nan),
+    Case("a cut adapter weight file", "header length field does not fit", _adapter_weights_cut),
+    Case(
+        "a missing adapter weight file",
+        "adapter_model.safetensors: missing",
+        _adapter_weights_missing,
+    ),
+    Case(
+        "random bytes as model weights",
+        "snakemake --cores 2 --force results/models/tiny_llama",
+        _model_weights_random,
+    ),
+    Case("a cut adapter config", "adapter_config.json: not valid JSON", _adapter_config_cut),
+    Case("a provenance that is a list", "found an array", _provenance_a_list),
+    Case("a tokenizer that is not JSON", "tokenizer.json: not valid JSON", _tokenizer_not_json),
+    Case("a cut code_concepts.json", "code_concepts.json: not valid JSON", _code_concepts_cut),
+    Case("a concepts.tsv cut at a line end", "has no concept C0002", _concepts_tsv_cut),
     Case("the config is not valid YAML", "config.yaml, row 2: not valid YAML", _config_not_yaml),
     Case("the config holds a Python tag", "no tags", _config_tag),
     Case("the config is empty (`{}`)", "config.yaml: the config is empty", _config_empty),

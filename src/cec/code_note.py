@@ -11,16 +11,29 @@ the machine.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cec.artifacts import artifact, read_concept_texts
+from cec.artifacts import (
+    artifact,
+    damaged,
+    read_code_concepts,
+    read_code_table,
+    read_concept_texts,
+    read_json_artifact,
+    rebuild_hint,
+)
 from cec.errors import InputError
 from cec.llm.backbones import Backbone
-from cec.llm.loading import load_scoring_model
+from cec.llm.loading import (
+    check_adapter_dir,
+    check_model_dir,
+    choose_device,
+    load_scoring_model,
+    model_rebuild,
+)
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
 from cec.llm.yesno import score_shared_prefix
 from cec.sections import NoteView
@@ -87,23 +100,56 @@ class CodingSetup:
         )
 
     def check(self) -> None:
-        """Every file exists, or say which target builds it."""
+        """Every file exists and is whole, or say which target builds it: a damaged
+        adapter or model is named before minutes go into loading the other one."""
         needed = [
-            self.backbone.model_dir(self.results),
-            self.label_backbone.model_dir(self.results),
-            self.concept_adapter / "provenance.json",
-            self.label_adapter / "provenance.json",
-            self.concepts,
-            self.code_concepts,
-            self.codes,
-        ] + ([self.sections_report] if self.sections_report else [])
-        for path in needed:
+            (self.backbone.model_dir(self.results), model_rebuild(self.backbone)),
+            (self.label_backbone.model_dir(self.results), model_rebuild(self.label_backbone)),
+            (self.concept_adapter / "provenance.json", None),
+            (self.label_adapter / "provenance.json", None),
+            (self.concepts, None),
+            (self.code_concepts, None),
+            (self.codes, None),
+        ] + ([(self.sections_report, None)] if self.sections_report else [])
+        for path, rebuild in needed:
             if not path.exists():
-                target = path.parent if path.name == "provenance.json" else path
-                raise InputError(
-                    f"not built yet: run the workflow first (snakemake --cores 2 {target})",
-                    file=path,
-                )
+                raise damaged(path, "not built yet: run the workflow first", rebuild)
+        for bb in (self.backbone, self.label_backbone):
+            check_model_dir(bb.model_dir(self.results), model_rebuild(bb))
+        for adapter in (self.concept_adapter, self.label_adapter):
+            check_adapter_dir(adapter)
+        self._check_code_sets()
+        if self.sections_report is not None:
+            read_json_artifact(self.sections_report)
+
+    def _check_code_sets(self) -> None:
+        """codes.tsv and code_concepts.json name the same codes (the workflow derives one
+        from the other): a table cut at a line end would otherwise code fewer codes
+        without a word."""
+        try:
+            codes = {r["code"] for r in read_code_table(self.codes)}
+        except InputError as exc:
+            raise InputError(
+                f"{exc.message}; {rebuild_hint(self.codes)}",
+                file=exc.file,
+                row=exc.row,
+                field=exc.field,
+            ) from None
+        mapping = read_code_concepts(self.code_concepts, self.concepts)
+        extra = sorted(set(mapping) - codes)
+        if extra:
+            raise damaged(
+                self.codes,
+                f"lacks code {extra[0]}, which {self.code_concepts.name} has ({len(extra)} "
+                "missing in all): cut, or from another run",
+            )
+        lacking = sorted(codes - set(mapping))
+        if lacking:
+            raise damaged(
+                self.code_concepts,
+                f"has no concepts for code {lacking[0]} of {self.codes.name} ({len(lacking)} "
+                "missing in all): from another run",
+            )
 
 
 def read_note(path: str | Path) -> str:
@@ -140,6 +186,7 @@ def code_note(
     """Probabilities and evidence for every code of the dataset's label set."""
     os.environ["HF_HUB_OFFLINE"] = "1"  # local files only, whatever the caller's setting
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    device = choose_device(device, "--device")  # no GPU for --device cuda: say so first
     text = read_note(note_path)
     seed = int(config["stage2"]["seeds"][0] if seed is None else seed)
     setup = CodingSetup.from_config(config, dataset, backbone, seed, Path(results))
@@ -179,7 +226,7 @@ def code_note(
     assert prov2 is not None
     enc2 = LabelPromptEncoder(tokenizer, LabelTemplate.load(prov2["template"]), 0)
     titles = code_titles(setup.codes)
-    code_concepts = json.loads(setup.code_concepts.read_text(encoding="utf-8"))
+    code_concepts = read_code_concepts(setup.code_concepts, setup.concepts)
     cview = concept_view(code_concepts, list(titles), "cec")
     assert cview is not None
     tail = enc2.longest_tail([concepts[c] for c in cview.space], titles.values(), setup.m + k)

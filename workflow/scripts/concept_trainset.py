@@ -1,10 +1,10 @@
 """Snakemake adapter: rule concept_trainset -> cec.stage1.trainset (Appendix C)."""
 
-import json
 import logging
 from pathlib import Path
 
-from cec.io import read_jsonl
+from cec.artifacts import read_code_concepts
+from cec.io import read_dataset
 from cec.logs import job_log
 from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, write_trainset
 
@@ -17,8 +17,8 @@ with job_log(snakemake.log[0]):
         max_pos_per_note=cfg.get("max_pos_per_note"),
         seed=int(cfg["seed"]),
     )
-    code_concepts = json.loads(Path(snakemake.input.code_concepts).read_text())
-    rows = build_concept_trainset(read_jsonl(snakemake.input.train), code_concepts, settings)
+    code_concepts = read_code_concepts(snakemake.input.code_concepts)
+    rows = build_concept_trainset(read_dataset(snakemake.input.train), code_concepts, settings)
     summary = write_trainset(
         rows, Path(snakemake.output.rows), Path(snakemake.output.summary), settings
     )

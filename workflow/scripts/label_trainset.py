@@ -1,10 +1,9 @@
 """Snakemake adapter: rule label_trainset -> cec.stage2.trainset (Section 3.4, steps 1-3)."""
 
-import json
 import logging
-from pathlib import Path
 
-from cec.io import read_jsonl
+from cec.artifacts import read_code_concepts
+from cec.io import read_dataset
 from cec.logs import job_log
 from cec.stage2.trainset import build_label_trainset, code_titles, write_label_trainset
 
@@ -20,9 +19,9 @@ with job_log(snakemake.log[0]):
         "false_per_true": float(cfg["false_per_true"]),
     }
     rows = build_label_trainset(
-        read_jsonl(snakemake.input.train),
+        read_dataset(snakemake.input.train),
         list(code_titles(snakemake.input.codes)),
-        json.loads(Path(snakemake.input.code_concepts).read_text()),
+        read_code_concepts(snakemake.input.code_concepts),
         **settings,
     )
     summary = write_label_trainset(rows, snakemake.output.rows, snakemake.output.summary, settings)

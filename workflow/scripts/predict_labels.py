@@ -1,8 +1,6 @@
 """Snakemake adapter: rules predict_labels / predict_cec -> cec.stage2.run.predict_split."""
 
-import json
-from pathlib import Path
-
+from cec.artifacts import read_code_concepts
 from cec.llm.backbones import Backbone
 from cec.logs import job_log
 from cec.sections import NoteView
@@ -23,7 +21,7 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         snakemake.input.split,
         snakemake.input.get("scores"),
         snakemake.input.codes,
-        json.loads(Path(snakemake.input.code_concepts).read_text()),
+        read_code_concepts(snakemake.input.code_concepts),
         snakemake.input.concepts,
     )
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))

@@ -1,9 +1,8 @@
 """Snakemake adapter: rule score_concepts -> cec.stage1.run.score_notes."""
 
-import json
 import logging
-from pathlib import Path
 
+from cec.artifacts import read_code_concepts
 from cec.llm.backbones import Backbone
 from cec.logs import job_log
 from cec.sections import NoteView
@@ -20,7 +19,7 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         snakemake.input.adapter,
         snakemake.input.split,
         snakemake.input.concepts,
-        json.loads(Path(snakemake.input.code_concepts).read_text()),
+        read_code_concepts(snakemake.input.code_concepts),
         snakemake.output.scores,
         snakemake.output.summary,
     )

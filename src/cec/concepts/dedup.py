@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from cec.artifacts import read_concept_texts, write_concepts
+from cec.artifacts import read_code_concepts, read_concept_texts, write_concepts
 from cec.errors import InputError
 from cec.io import atomic_write, write_json
 
@@ -193,16 +193,8 @@ def counts_line(summary: dict[str, Any]) -> str:
 def read_code_phrases(
     concepts_tsv: str | Path, code_concepts_json: str | Path
 ) -> dict[str, list[str]]:
-    """code -> its concept phrases (leaf first, then parent), from the rule's outputs."""
+    """code -> its concept phrases (leaf first, then parent), from the rule's outputs
+    (both checked by `read_code_concepts`: a cut or garbled one is named, with its rule)."""
     texts = read_concept_texts(concepts_tsv)
-    mapping = json.loads(Path(code_concepts_json).read_text(encoding="utf-8"))
-    out: dict[str, list[str]] = {}
-    for code, ids in mapping.items():
-        try:
-            out[code] = [texts[i] for i in ids["leaf"] + ids["parent"]]
-        except KeyError as exc:
-            raise InputError(
-                f"concept {exc.args[0]} of code {code} is not in concepts.tsv",
-                file=code_concepts_json,
-            ) from None
-    return out
+    mapping = read_code_concepts(code_concepts_json, concepts_tsv)
+    return {code: [texts[i] for i in ids["leaf"] + ids["parent"]] for code, ids in mapping.items()}

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from cec.concepts.client import ApiSettings, ChatClient
+from cec.concepts.client import ApiError, ApiSettings, ChatClient, SpendingCapError
 from cec.concepts.guard import NoteShingleGuard
 from cec.concepts.parse import AnswerFormatError, empty_codes, parse_concept_answer
 from cec.concepts.prompts import (
@@ -37,12 +37,14 @@ log = logging.getLogger(__name__)
 Mode = Literal["replay", "record", "refresh"]
 
 
-class ReplayMissError(RuntimeError):
-    """Replay mode met a prompt that has no recording."""
+class ReplayMissError(InputError, RuntimeError):
+    """Replay mode met a prompt that has no recording (the config's mode or recordings
+    to fix: one line, no traceback)."""
 
 
-class ConceptGenerationError(RuntimeError):
-    """Some codes have no readable concepts after all retries."""
+class ConceptGenerationError(InputError, RuntimeError):
+    """Some codes have no readable concepts after all retries (one line naming them, and
+    the setting that allows more attempts)."""
 
 
 @dataclass
@@ -87,6 +89,7 @@ class _Asker:
         self._client: ChatClient | None = None
         self._client_lock = threading.Lock()
         self._refreshed: set[str] = set()
+        self._stopped: Exception | None = None  # a refusal: the queued prompts stay unsent
 
     @property
     def client(self) -> ChatClient:
@@ -114,8 +117,14 @@ class _Asker:
             return rec
         if mode == "refresh" and key in self._refreshed and rec is not None:
             return rec
+        if self._stopped is not None:  # a 401 for one prompt is a 401 for all: don't pay
+            raise self._stopped
         log.info("asking the API: %s (attempt %d)", what, req.attempt)
-        response = self.client.complete(body, what)
+        try:
+            response = self.client.complete(body, what)
+        except (ApiError, SpendingCapError) as exc:
+            self._stopped = exc
+            raise
         try:
             parse_concept_answer(response["content"], req.answer_codes)
             meta_ok: dict[str, Any] = {"parsed_ok": True}
@@ -211,7 +220,8 @@ def _run_level(
     codes = sorted({r.code for r in pending})
     raise ConceptGenerationError(
         f"no readable {level}-level concepts after {settings.max_parse_retries + 1} attempts "
-        f"for code(s): {', '.join(codes)}"
+        f"for code(s): {', '.join(codes)}; the answers are in the recordings (meta.error "
+        "says why each was unreadable); raise concepts.max_parse_retries to ask again"
     )
 
 

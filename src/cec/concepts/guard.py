@@ -17,12 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
+from cec.errors import InputError
+
 SHINGLE_WORDS = 8
 _WORD = re.compile(r"[a-z0-9]+")
 
 
-class PrivacyGuardError(RuntimeError):
-    """A request was refused because it shares a word run with a note."""
+class PrivacyGuardError(InputError, RuntimeError):
+    """A request was refused because it shares a word run with a note (one line naming
+    the prompt, never the words: a job's log shows it, not a traceback)."""
 
 
 def _words(text: str) -> list[str]:
@@ -95,7 +98,21 @@ class NoteShingleGuard:
     def load(cls, path: str | Path) -> NoteShingleGuard:
         # the file holds what a guard kept: public ICD text was removed before `save`, so
         # loading does not build the public set again (2 s of shingling per job)
-        return cls(np.load(path, allow_pickle=False), public=np.empty(0, dtype=np.uint64))
+        from cec.artifacts import damaged
+
+        try:
+            hashes = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise damaged(path, "missing") from None
+        except (ValueError, EOFError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise  # the disk's fault, not the file's: the CLI names the path
+            raise damaged(path, "not a whole .npy array of note hashes: cut or damaged") from None
+        if hashes.ndim != 1 or hashes.dtype != np.uint64:
+            raise damaged(
+                path, f"expected a 1-D uint64 array, found {hashes.ndim}-D {hashes.dtype}"
+            )
+        return cls(hashes, public=np.empty(0, dtype=np.uint64))
 
     def save(self, path: str | Path) -> None:
         from cec.io import atomic_path

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from cec.artifacts import read_concept_texts, scores_writer
 from cec.errors import InputError
-from cec.io import read_jsonl, write_json
+from cec.io import read_dataset, read_jsonl, write_json
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
@@ -69,7 +69,7 @@ def train_concept_model(
     questions = {c: encoder.question(text) for c, text in concepts.items()}
     encoder.note_budget = backbone.note_tokens(encoder.around_note(list(questions.values())))
     backbone = replace(backbone, note_budget=encoder.note_budget)  # as trained, for provenance
-    notes = {r["hadm_id"]: r["text"] for r in read_jsonl(train_jsonl)}
+    notes = {r["hadm_id"]: r["text"] for r in read_dataset(train_jsonl)}
     by_note: dict[str, list[tuple[str, int]]] = {}
     for row in read_jsonl(trainset_path):
         if row["concept_id"] not in concepts:
@@ -136,7 +136,7 @@ def score_notes(
     questions = [encoder.question(concepts[c]) for c in ids]
     encoder.note_budget = backbone.note_tokens(encoder.around_note(questions))
     cut = CutStats(encoder.note_budget)
-    records = list(read_jsonl(split_jsonl))
+    records = list(read_dataset(split_jsonl))
     correct = positives = true_pos = pred_pos = 0
     pairs: list[tuple[float, bool]] = []
     meter = TokenMeter(model)

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from cec.artifacts import read_concept_texts, read_scores
 from cec.errors import InputError
-from cec.io import atomic_write, read_jsonl
+from cec.io import atomic_write, read_dataset, read_jsonl
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
@@ -55,7 +55,7 @@ def train_label_model(
     encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
     titles = code_titles(code_table)
     concepts = read_concept_texts(concepts_tsv)
-    notes = {str(r["hadm_id"]): r["text"] for r in read_jsonl(train_jsonl)}
+    notes = {str(r["hadm_id"]): r["text"] for r in read_dataset(train_jsonl)}
     by_note: dict[str, list[tuple[list[int], int]]] = {}
     for number, row in enumerate(read_jsonl(trainset_path), start=1):
         if row["code"] not in titles:
@@ -196,7 +196,7 @@ def predict_split(
         max_tokens,
         row_tokens,
     )
-    records = list(read_jsonl(split_jsonl))
+    records = list(read_dataset(split_jsonl))
     meter = TokenMeter(model)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
