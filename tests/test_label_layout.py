@@ -141,7 +141,7 @@ def _learning_setup(tmp_path: Path) -> dict[str, Path]:
     )
     rng = random.Random(1)
     records = [
-        {"hadm_id": str(h), "text": "admission note",
+        {"hadm_id": str(h), "subject_id": str(h), "text": "admission note",
          "labels": sorted(rng.sample(codes, rng.randint(1, 3)))}
         for h in range(1, 401)
     ]  # fmt: skip
