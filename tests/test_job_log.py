@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cec.errors import InputError
-from cec.logs import USER_ERROR_STATUS, job_log, os_error
+from cec.errors import InputError, os_error_message
+from cec.logs import USER_ERROR_STATUS, job_log
 
 
 def _failing(tmp_path: Path, exc: BaseException) -> str:
@@ -32,15 +32,15 @@ def test_an_input_error_is_one_line(tmp_path: Path) -> None:
 def test_a_full_disk_is_one_line_with_path_and_reason(tmp_path: Path) -> None:
     exc = OSError(errno.ENOSPC, "No space left on device", "/data/out.jsonl")
     text = _failing(tmp_path, exc)
-    assert "job failed: /data/out.jsonl: No space left on device" in text
+    assert "job failed: file /data/out.jsonl: No space left on device" in text
     assert "Traceback" not in text
 
 
 def test_os_error_never_shows_its_arguments() -> None:
     """An OSError built from text (as some libraries raise it) shows its kind, not the text."""
-    assert os_error(OSError("a note's words")) == "OSError"
-    assert os_error(PermissionError(errno.EACCES, "Permission denied", "a", None, "b")) == (
-        "a -> b: Permission denied"
+    assert os_error_message(OSError("a note's words")) == "OSError (an operating-system error)"
+    assert os_error_message(PermissionError(errno.EACCES, "Permission denied", "a", None, "b")) == (
+        "file a -> b: Permission denied"
     )
 
 

@@ -173,6 +173,15 @@ def _local_rules() -> set[str]:
     return {name.strip() for name in block.replace("\n", " ").split(",") if name.strip()}
 
 
+def test_the_slurm_profile_caps_every_local_rule() -> None:
+    """Each local rule claims the profile's local_cpus (Snakemake itself does not hold local
+    jobs to local-cores in cluster mode), and the cap is local-cores."""
+    profile = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text(encoding="utf-8"))
+    capped = {rule for rule, res in profile["set-resources"].items() if "local_cpus" in res}
+    assert capped == _local_rules() - {"all"}
+    assert profile["resources"]["local_cpus"] == profile["local-cores"]
+
+
 @pytest.mark.integration
 def test_never_more_threads_than_cores(tiny_run: TinyRun) -> None:
     """From the jobs' own logs: the threads of the jobs that ran at once never exceed the
@@ -183,7 +192,7 @@ def test_never_more_threads_than_cores(tiny_run: TinyRun) -> None:
     groups: dict[str, dict[str, tuple[float, float, int]]] = {"local": {}, "cluster": {}}
     local = _local_rules() if tiny_run.executor == "slurm" else None
     for name, span in spans.items():
-        rule = name.split("/", 1)[0]
+        rule = name.split("/", 1)[0].removesuffix(".log")  # logs/summary.log: rule summary
         on = "local" if local is None or rule in local else "cluster"
         groups[on][name] = span
     limits = {"local": 2, "cluster": os.cpu_count() or 1}

@@ -129,12 +129,7 @@ class CodingSetup:
         try:
             codes = {r["code"] for r in read_code_table(self.codes)}
         except InputError as exc:
-            raise InputError(
-                f"{exc.message}; {rebuild_hint(self.codes)}",
-                file=exc.file,
-                row=exc.row,
-                field=exc.field,
-            ) from None
+            raise exc.restated(f"{exc.message}; {rebuild_hint(self.codes)}") from None
         mapping = read_code_concepts(self.code_concepts, self.concepts)
         extra = sorted(set(mapping) - codes)
         if extra:

@@ -110,12 +110,7 @@ def with_base(config: dict[str, Any], origin: str | Path = "the config") -> dict
         try:
             base = read_config_file(base_path)
         except InputError as exc:
-            raise InputError(
-                f"{exc.message} (the base config of {holder})",
-                file=exc.file,
-                row=exc.row,
-                field=exc.field,
-            ) from None
+            raise exc.restated(f"{exc.message} (the base config of {holder})") from None
         overlay = {k: v for k, v in config.items() if k != "base"}
         config = {**base, **overlay}
         holder = str(base_path)

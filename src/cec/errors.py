@@ -8,6 +8,7 @@ row 1, as a spreadsheet shows it) and the field.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -35,3 +36,27 @@ class InputError(Exception):
             where.append(f"field {field}")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+    def restated(self, message: str) -> InputError:
+        """The same place with another message: a caller that knows more (which config
+        named this file, how to rebuild it) says so without losing the location."""
+        return InputError(message, file=self.file, row=self.row, field=self.field)
+
+
+def os_error_message(exc: OSError, out: str | Path | None = None) -> str:
+    """One line for an operating-system error (no space left, read-only file system,
+    permission denied): `file PATH: REASON`, from the error's own fields and never from
+    `exc.args`, which may hold what was being read or written. A write error carries no
+    path: it is the output's, `out`. A path inside a temporary sibling of the output
+    (`cec.io`'s `.NAME.HOST-PID.*.part`) is reported as the output, the name the user gave."""
+    reason = exc.strerror or f"{type(exc).__name__} (an operating-system error)"
+    if not isinstance(exc.filename, str | bytes | os.PathLike):  # None, or a descriptor
+        return f"file {out}: {reason}" if out is not None else reason
+    path = Path(os.fsdecode(exc.filename))
+    if out is not None and any(
+        part.startswith(".") and part.endswith(".part") for part in path.parts
+    ):
+        path = Path(out)
+    if isinstance(exc.filename2, str | bytes | os.PathLike):  # a rename, a link
+        return f"file {path} -> {os.fsdecode(exc.filename2)}: {reason}"
+    return f"file {path}: {reason}"

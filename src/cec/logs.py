@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from cec.errors import InputError
+from cec.errors import InputError, os_error_message
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The exit status of a job that failed on the user's input or on the file system (as `cec`)
@@ -31,14 +31,6 @@ def loaded_packages() -> list[str]:
     return sorted(
         n for n in names - set(sys.stdlib_module_names) if not n.startswith("_") and n != "cec"
     )
-
-
-def os_error(exc: OSError) -> str:
-    """'PATH: REASON' of a failed file operation (a full disk, a read-only file system, a
-    permission), from the error's own fields: never its arguments, which may hold data."""
-    reason = exc.strerror or type(exc).__name__
-    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
-    return f"{' -> '.join(paths)}: {reason}" if paths else reason
 
 
 @contextlib.contextmanager
@@ -69,7 +61,7 @@ def job_log(path: str | Path, threads: int | None = None) -> Iterator[TextIO]:
             logging.getLogger("cec").error("job failed: %s", exc)
             raise SystemExit(USER_ERROR_STATUS) from None
         except OSError as exc:
-            logging.getLogger("cec").error("job failed: %s", os_error(exc))
+            logging.getLogger("cec").error("job failed: %s", os_error_message(exc))
             raise SystemExit(USER_ERROR_STATUS) from None
         except Exception:
             logging.getLogger("cec").exception("job failed")
