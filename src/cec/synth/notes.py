@@ -22,6 +22,14 @@ P_TITLE_VERBATIM = 0.04  # the discharge diagnosis copies the code's title
 # often; a rare code's documentation without its code must stay rarer than the code itself
 P_UNCODED_MENTION = {"top50": 0.02, "rare50": 0.0005}
 N_NEGATIONS = (1, 5)
+# Mean words (whitespace-separated) of an admission's discharge summary (report + addenda)
+# as the generator writes it by default: 872 over the 3,704 summaries of 4,000 admissions
+# of seed 13 (sd 195; tests/test_paper_scale.py checks it). A requested mean
+# (`note_words` of write_synthetic_mimic) adds neutral result and course lines to reach it.
+DEFAULT_MEAN_WORDS = 872
+# Spread of the added words: gamma with this shape (coefficient of variation 1/sqrt(2)), so
+# that longer notes are longer in the sections that make real ones long (results, course)
+PADDING_SHAPE = 2.0
 
 
 def _sentences(rng: random.Random, pool: tuple[str, ...] | list[str], k: int) -> list[str]:
@@ -61,8 +69,13 @@ class DischargeSummaryWriter:
         dob: date,
         sex: str,
         with_addendum: bool,
+        extra_words: int = 0,
+        padding_rng: random.Random | None = None,
     ) -> tuple[str, str | None]:
-        """Return the report text and, if any, an addendum text."""
+        """Return the report text and, if any, an addendum text. `extra_words` (drawn by
+        the caller, see `padding_words`) adds about that many words of neutral pertinent
+        results and hospital-course lines, chosen with `padding_rng` so that the main
+        generator's draws, hence every other part of the note, stay as they were."""
         known = [self.k.code(c) for c in codes if self._known(c)]
         documented = [ck for ck in known if rng.random() < P_EVIDENCE]
         present = {ck.code for ck in known}
@@ -127,6 +140,8 @@ class DischargeSummaryWriter:
         for ck in documented:
             if rng.random() < 0.35:
                 results.append(fill(rng.choice(ck.findings)))
+        extra_results, extra_course = self._padding(extra_words, padding_rng, admit, fill)
+        results += extra_results
         out.append("Pertinent Results:\n" + "\n".join(results) + "\n")
         course: list[str] = []
         for ck in documented:
@@ -138,6 +153,9 @@ class DischargeSummaryWriter:
                 course.append(fill(rng.choice(ck.negations)))
         course += [fill(s) for s in _sentences(rng, self.b["course_fillers"], rng.randint(2, 5))]
         rng.shuffle(course)
+        for line in extra_course:  # at seeded places, after the main generator's shuffle
+            assert padding_rng is not None
+            course.insert(padding_rng.randint(0, len(course)), line)
         out.append("Brief Hospital Course:\n" + "\n".join(course) + "\n")
         home_meds = [fill(rng.choice(ck.meds)) for ck in chronic if ck.meds]
         home_meds += [
@@ -178,6 +196,26 @@ class DischargeSummaryWriter:
             addendum = "\n".join(parts) + f"\n\n{fill('{doctor}')}\n"
         return report, addendum
 
+    def _padding(
+        self, words: int, rng: random.Random | None, admit: date, fill: Filler
+    ) -> tuple[list[str], list[str]]:
+        """Neutral lines of about `words` words: results and course lines by turns."""
+        if words <= 0:
+            return [], []
+        if rng is None:
+            raise ValueError("extra_words needs a padding_rng")
+        local = Filler(rng, admit, fill.context)
+        pools = (self.b["pertinent_results"], self.b["course_fillers"])
+        out: tuple[list[str], list[str]] = ([], [])
+        added = 0
+        turn = 0
+        while added < words:
+            line = local(rng.choice(pools[turn % 2]))
+            out[turn % 2].append(line)
+            added += len(line.split())
+            turn += 1
+        return out
+
     def _known(self, code: str) -> bool:
         try:
             self.k.code(code)
@@ -212,6 +250,18 @@ def other_note(rng: random.Random, knowledge: Knowledge, fill: Filler) -> tuple[
     parts = [fill(rng.choice(pool)) for _ in range(rng.randint(3, 14))]
     description = rng.choice(b["other_note_descriptions"].get(category) or ["Report"])
     return category, description, "\n\n".join(parts) + "\n"
+
+
+def padding_words(rng: random.Random, target_mean_words: float | None) -> int:
+    """Words to add to one discharge summary so that the mean is `target_mean_words`:
+    gamma-distributed around the difference from DEFAULT_MEAN_WORDS (0 when no target is
+    set or the target is not above the default: notes are never cut)."""
+    if target_mean_words is None:
+        return 0
+    gap = float(target_mean_words) - DEFAULT_MEAN_WORDS
+    if gap <= 0:
+        return 0
+    return round(rng.gammavariate(PADDING_SHAPE, gap / PADDING_SHAPE))
 
 
 def stay_dates(rng: random.Random) -> tuple[date, date, date]:

@@ -20,7 +20,7 @@ from cec.io import atomic_dir, check_output_folder, write_json
 from cec.mimic import QUOTED_COLUMNS, TABLE_COLUMNS
 from cec.synth.deid import Filler
 from cec.synth.knowledge import Knowledge, load_knowledge
-from cec.synth.notes import DischargeSummaryWriter, other_note, stay_dates
+from cec.synth.notes import DischargeSummaryWriter, other_note, padding_words, stay_dates
 from cec.synth.plan import SPLITS, Admission, Plan, make_plan, rng_for
 
 log = logging.getLogger(__name__)
@@ -95,10 +95,16 @@ def write_synthetic_mimic(
     top50_sizes: tuple[int, int, int] | None = None,
     rare_sizes: tuple[int, int, int] | None = None,
     other_notes_per_admission: float = 30.0,
+    note_words: float | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write the five tables, the split files and a manifest into `out_dir` atomically:
-    the folder is built aside and swapped in whole (see `cec.io.atomic_dir`)."""
+    the folder is built aside and swapped in whole (see `cec.io.atomic_dir`).
+
+    `note_words`: the mean words a discharge summary should have (None: the generator's
+    own, about `cec.synth.notes.DEFAULT_MEAN_WORDS`; real MIMIC-III ones are longer, see
+    benchmarks/bench_paper_scale.py). Longer notes get neutral result and course lines
+    from a generator of their own, so codes, splits and other notes do not change."""
     check_synth_folder(out_dir)
     start = time.perf_counter()
     knowledge = load_knowledge()
@@ -145,6 +151,7 @@ def write_synthetic_mimic(
                     notes,
                     other_notes_per_admission,
                     counts,
+                    note_words,
                 )
             counts["DIAGNOSES_ICD"] = dx.rows
             counts["PROCEDURES_ICD"] = px.rows
@@ -156,6 +163,7 @@ def write_synthetic_mimic(
             "seed": seed,
             "subjects": len({a.subject_id for a in plan.admissions}),
             "other_notes_per_admission": other_notes_per_admission,
+            **({} if note_words is None else {"note_words": note_words}),
             "rows": dict(counts),
             "splits": {
                 "mimic3_50": {s: len(plan.top50_split[s]) for s in SPLITS},
@@ -177,6 +185,7 @@ def _write_admission(
     notes: CsvTable,
     other_mean: float,
     counts: Counter[str],
+    note_words: float | None = None,
 ) -> None:
     """Write one stay's code rows, discharge summary (and addendum) and other notes."""
     rng = rng_for(seed, "notes", adm.index)
@@ -189,6 +198,7 @@ def _write_admission(
     admit, discharge, dob = stay_dates(rng)
     sex = rng.choice("MF")
     if adm.has_discharge_summary:
+        padding = rng_for(seed, "note-length", adm.index)
         report, addendum = composer.compose(
             rng,
             adm.diagnoses + adm.procedures,
@@ -197,6 +207,8 @@ def _write_admission(
             dob,
             sex,
             with_addendum=rng.random() < P_ADDENDUM,
+            extra_words=padding_words(padding, note_words),
+            padding_rng=padding,
         )
         notes.write(
             adm.subject_id,
