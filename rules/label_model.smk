@@ -52,7 +52,7 @@ rule train_label_model:
             config["backbones"], label_backbone(wildcards.backbone, wildcards.variant)
         ),
         settings=lambda wildcards: job_params.stage2_training(
-            config["stage2"], wildcards.backbone
+            config["stage2"], wildcards.backbone, wildcards.dataset
         ),
         note_view=config["note_view"],
     script:

@@ -128,6 +128,22 @@ def test_an_unknown_backbone_is_named(edit: Any, field: str) -> None:
     assert field in str(info.value.field)
 
 
+@pytest.mark.parametrize(
+    ("stage", "key", "expect"),
+    [
+        ("stage1", "tiny_lama", "'tiny_lama' is not among stage1.backbones"),
+        ("stage2", "mimic3_5O/tiny_llama", "unknown dataset 'mimic3_5O'"),
+        ("stage2", "mimic3_50/other", "'other' is not among stage2.backbones"),
+    ],
+)
+def test_a_lora_override_that_would_never_apply_is_named(stage: str, key: str, expect: str) -> None:
+    config = _tiny()
+    config[stage]["lora_overrides"] = {key: {"qlora": True}}
+    with pytest.raises(InputError, match=expect) as info:
+        check_config(config, "tiny.yaml")
+    assert info.value.field == f"{stage}.lora_overrides.{key}"
+
+
 def test_split_fractions_must_add_up() -> None:
     config = _tiny()
     config["datasets"]["mimic3_50"]["split_fractions"] = {"train": 0.9, "dev": 0.1, "test": 0.1}

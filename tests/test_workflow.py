@@ -147,6 +147,48 @@ def test_stage2_adapters_and_predictions(work: Path) -> None:
         assert preds["direct_zeroshot"] != preds["direct_ft"]  # the adapter changes answers
 
 
+# The adapters config/tiny.yaml trains on the paper's path: a 4-bit NF4 base with an
+# 8-bit AdamW (its `lora_overrides`); every other adapter is full precision with AdamW.
+QLORA_ADAPTERS = {
+    ("mimic4_icd10_50", "concept"): "paged_adamw_8bit",
+    **{("rare50", f"label_{v}/seed13"): "adamw_8bit" for v in ("direct", "leaf", "cec")},
+}
+
+
+@pytest.mark.integration
+def test_qlora_adapters_go_through_the_rules(work: Path) -> None:
+    """The override reaches only the adapters it names, their provenance says 4-bit, and
+    the jobs that score with them load a 4-bit base (their logs say so; no other does)."""
+    adapters = sorted((work / "results/adapters").glob("*/tiny_llama/**/provenance.json"))
+    assert len(adapters) == 4 * len(DATASETS)
+    for path in adapters:
+        folder = path.parent.relative_to(work / "results/adapters")
+        dataset, kind = folder.parts[0], "/".join(folder.parts[2:])
+        prov = json.loads(path.read_text())
+        optimizer = QLORA_ADAPTERS.get((dataset, kind))
+        if optimizer is None:
+            assert prov["qlora"] is False and prov["quantization"] is None, folder
+            assert prov["lora"]["optimizer"] == "adamw", folder
+            continue
+        assert prov["qlora"] is True and prov["lora"]["optimizer"] == optimizer, folder
+        quant = prov["quantization"]
+        assert (quant["bits"], quant["quant_type"], quant["compute_dtype"]) == (4, "nf4", "float32")
+    marker = "scoring on a 4-bit nf4 base"
+    four_bit = {
+        log.relative_to(work / "results/logs").as_posix()
+        for log in (work / "results/logs").glob("**/*.log")
+        if marker in log.read_text()
+    }
+    assert "score_concepts/mimic4_icd10_50/tiny_llama/dev.log" in four_bit
+    assert all(
+        name.startswith(("score_concepts/mimic4_icd10_50/", "predict_labels/rare50/"))
+        for name in four_bit
+    ), four_bit
+    fine_tuned = {"direct_ft", "leaf_concepts", "cec_k3", "cec_k6"}
+    for method in fine_tuned:
+        assert f"predict_labels/rare50/tiny_llama/{method}/seed13/dev.log" in four_bit, method
+
+
 def _job_spans(logs: Path) -> dict[str, tuple[float, float, int]]:
     """(start, end, threads) of every job, from its own log's first and last lines."""
 

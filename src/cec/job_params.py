@@ -46,10 +46,40 @@ def concept_generation(concepts: Config) -> dict[str, Any]:
     return canonical({key: concepts[key] for key in keep})
 
 
-def stage1_training(stage1: Config, row_backbone: str) -> dict[str, Any]:
-    """One concept adapter: its LoRA block, its step count, its seed and its device."""
+def lora_for(block: Config, row_backbone: str, dataset: str | None = None) -> dict[str, Any]:
+    """A stage's LoRA block for one adapter: `lora`, then `lora_overrides.<row backbone>`,
+    then `lora_overrides.<dataset>/<row backbone>` over it (e.g. QLoRA for one backbone
+    only). Only the adapters an override names see it in their params, so adding one
+    re-runs those alone. A key naming a backbone the stage does not train is an error, as
+    is a dataset/backbone key where the caller passes no dataset (it would never apply)."""
+    lora = dict(block.get("lora", {}))
+    overrides = block.get("lora_overrides") or {}
+    rows = set(block.get("backbones", ())) if overrides else set()
+    for key in overrides:
+        backbone = key.split("/")[-1]
+        if backbone not in rows:
+            raise ValueError(
+                f"lora_overrides.{key}: {backbone} is not among this stage's backbones "
+                f"({', '.join(sorted(rows))})"
+            )
+        if "/" in key and dataset is None:
+            raise ValueError(
+                f"lora_overrides.{key}: a dataset/backbone override needs the job's dataset "
+                "(the rule passes only its backbone)"
+            )
+    lora.update(overrides.get(row_backbone, {}))
+    if dataset is not None:
+        lora.update(overrides.get(f"{dataset}/{row_backbone}", {}))
+    return canonical(lora)
+
+
+def stage1_training(
+    stage1: Config, row_backbone: str, dataset: str | None = None
+) -> dict[str, Any]:
+    """One concept adapter: its LoRA block (with its overrides), its step count, its seed
+    and its device."""
     return {
-        "lora": canonical(stage1["lora"]),
+        "lora": lora_for(stage1, row_backbone, dataset),
         "steps": steps_for(stage1, row_backbone),
         "seed": int(stage1["trainset"]["seed"]),
         "device": stage1["device"],
@@ -60,11 +90,13 @@ def stage1_scoring(stage1: Config) -> dict[str, Any]:
     return {"score_batch": int(stage1["score_batch"]), "device": stage1["device"]}
 
 
-def stage2_training(stage2: Config, row_backbone: str) -> dict[str, Any]:
-    """One label adapter: the LoRA block and the step count of its row (the seed and the
-    variant are wildcards)."""
+def stage2_training(
+    stage2: Config, row_backbone: str, dataset: str | None = None
+) -> dict[str, Any]:
+    """One label adapter: the LoRA block (with its overrides) and the step count of its row
+    (the seed and the variant are wildcards)."""
     return {
-        "lora": canonical(stage2["lora"]),
+        "lora": lora_for(stage2, row_backbone, dataset),
         "steps": steps_for(stage2, row_backbone),
         "device": stage2["device"],
     }

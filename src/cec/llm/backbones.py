@@ -105,6 +105,72 @@ def torch_dtype(name: str) -> Any:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+# 4-bit NF4 as QLoRA (Dettmers et al.) and the paper's Appendix A: no double quantization.
+QUANT_TYPE = "nf4"
+
+
+def quantization_4bit(compute_dtype: str) -> Any:
+    """The bitsandbytes config of a 4-bit base: NF4 weights, matmuls in `compute_dtype`.
+
+    The compute dtype differs by device, and the callers choose it: CUDA computes in the
+    backbone's dtype (bf16 for the paper's models); CPU in float32, since bf16 is
+    emulated on CPUs without avx512_bf16 or amx_bf16 (tens of times slower) and the CPU
+    path is a correctness check, not a production one."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=QUANT_TYPE,
+        bnb_4bit_compute_dtype=torch_dtype(compute_dtype),
+        bnb_4bit_use_double_quant=False,
+    )
+
+
+def quantization_of(model: Any) -> dict[str, Any] | None:
+    """What a loaded model's weights were quantized with (None: not quantized), as an
+    adapter's provenance records it: method, bits, quant type, compute dtype, double
+    quantization and the bitsandbytes release."""
+    config = getattr(getattr(model, "config", None), "quantization_config", None)
+    if config is None:
+        return None
+    raw = config if isinstance(config, dict) else config.to_dict()
+    if not raw.get("load_in_4bit"):
+        return {"method": str(raw.get("quant_method", "unknown")), "bits": 8}
+    from importlib.metadata import version
+
+    return {
+        "method": "bitsandbytes",
+        "bits": 4,
+        "quant_type": str(raw.get("bnb_4bit_quant_type")),
+        "compute_dtype": str(raw.get("bnb_4bit_compute_dtype")).removeprefix("torch."),
+        "double_quant": bool(raw.get("bnb_4bit_use_double_quant")),
+        "bitsandbytes": version("bitsandbytes"),
+    }
+
+
+def keep_4bit_differentiable(model: Any) -> int:
+    """Switch off bitsandbytes' CPU repacking of 4-bit weights; returns the layers touched.
+
+    On a CPU with avx512_bf16 (bitsandbytes 0.50.2), a `Linear4bit` in eval mode that sees
+    an input without gradient repacks its weight in place into a layout for the fused
+    `gemv_4bit` kernel, with its scales cast to bfloat16, and from then on every forward
+    takes that kernel, in training too. The kernel computes in bfloat16 (not the float32
+    asked for) and has no autograd formula: torch warns "bitsandbytes::gemv_4bit: an
+    autograd kernel was not registered ... silently incorrect behavior", and indeed no
+    gradient reaches the LoRA weights before it (measured here: after one scoring pass in
+    eval mode, a training step left every LoRA gradient None). Where the CPU lacks
+    avx512_bf16 the kernel is never used. With repacking off, the CPU forward is
+    dequantize-then-matmul in float32 on every CPU, in training and scoring alike, and
+    the LoRA gradients equal those of the dequantized float32 model exactly
+    (tests/test_qlora_cpu.py). CUDA has no such path: there this is a no-op."""
+    touched = 0
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+            touched += 1
+    return touched
+
+
 def load_model(
     model_dir: str | Path,
     dtype: str = "float32",
@@ -112,7 +178,11 @@ def load_model(
     revision: str | None = None,
     quantize_4bit: bool = False,
 ) -> tuple[Any, Any]:
-    """Model and tokenizer from a local folder, offline."""
+    """Model and tokenizer from a local folder, offline.
+
+    `quantize_4bit`: linear layers as bitsandbytes NF4 `Linear4bit` (QLoRA's base), with
+    matmuls in `dtype` (pass float32 on CPU, see `quantization_4bit`); the embeddings, the
+    norms and the LM head stay in `dtype`. Works on CPU as on CUDA (bitsandbytes >= 0.50)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -125,14 +195,12 @@ def load_model(
         )
     kwargs: dict[str, Any] = {"dtype": torch_dtype(dtype), "revision": revision}
     if quantize_4bit:
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype(dtype)
-        )
+        kwargs["quantization_config"] = quantization_4bit(dtype)
         kwargs["device_map"] = {"": device}
     tokenizer = AutoTokenizer.from_pretrained(model_dir, revision=revision)
     model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
-    if not quantize_4bit:
+    if quantize_4bit:
+        keep_4bit_differentiable(model)
+    else:
         model.to(device)  # type: ignore[arg-type]
     return model, tokenizer

@@ -1,8 +1,10 @@
 """Loading a backbone for training or scoring, on the device the run asks for.
 
 Shared by both stages and `cec code`: training loads the base model (CUDA in the
-backbone's dtype, 4-bit with QLoRA; CPU in fp32 with bf16 autocast where native), scoring
-loads it with the adapter merged in, in the dtype the device computes fastest.
+backbone's dtype, CPU in fp32 with bf16 autocast where native; with QLoRA a 4-bit NF4 base
+on either, computing in the backbone's dtype on CUDA and in fp32 on CPU), scoring loads it
+with the adapter merged in, in the dtype the device computes fastest, or, for an adapter
+trained on a 4-bit base, that base again with the adapter attached as trained.
 
 Every model and adapter folder is checked before a library reads it (`check_model_dir`,
 `check_adapter_dir`), and the library's own reading runs inside `loading`: a cut, garbled
@@ -20,7 +22,7 @@ from typing import Any
 
 from cec.artifacts import check_safetensors, damaged, read_json_artifact
 from cec.errors import InputError
-from cec.llm.backbones import DTYPES, Backbone, load_model, torch_dtype
+from cec.llm.backbones import DTYPES, QUANT_TYPE, Backbone, load_model, torch_dtype
 from cec.llm.cpu_dtype import cpu_dtype_here
 
 log = logging.getLogger(__name__)
@@ -128,7 +130,19 @@ def check_adapter_dir(adapter_dir: str | Path) -> dict[str, Any]:
             raise damaged(folder / "provenance.json", f"no {key!r}")
         if not ok(provenance[key]):
             raise damaged(folder / "provenance.json", f"{key!r} is not {expected}")
+    quant = provenance.get("quantization")
+    if quant is not None and not (
+        isinstance(quant, dict) and quant.get("bits") == 4 and quant.get("quant_type") == QUANT_TYPE
+    ):
+        raise damaged(
+            folder / "provenance.json", f"'quantization' is not null or 4-bit {QUANT_TYPE}"
+        )
     return provenance
+
+
+def trained_in_4bit(provenance: dict[str, Any]) -> bool:
+    """Whether an adapter was trained on a 4-bit base (QLoRA): its provenance says so."""
+    return provenance.get("quantization") is not None
 
 
 @contextlib.contextmanager
@@ -172,11 +186,12 @@ def _load_checked(
 def load_base_model(
     backbone: Backbone, model_dir: str | Path, device: str = "auto", qlora: bool = False
 ) -> tuple[Any, Any, str, str]:
-    """The backbone for LoRA training: CUDA in the backbone's dtype (4-bit with QLoRA),
-    CPU in fp32. Returns model, tokenizer, device and dtype."""
+    """The backbone for LoRA training: CUDA in the backbone's dtype, CPU in fp32. With
+    `qlora` its linear layers are 4-bit NF4 on either device, computing in that same dtype
+    (fp32 on CPU: bf16 is emulated on most CPUs). Returns model, tokenizer, device and dtype."""
     device = choose_device(device)
     dtype = backbone.dtype if device == "cuda" else "float32"  # CPU: fp32 LoRA
-    model, tokenizer = _load_checked(backbone, model_dir, dtype, device, qlora and device == "cuda")
+    model, tokenizer = _load_checked(backbone, model_dir, dtype, device, qlora)
     return model, tokenizer, device, dtype
 
 
@@ -186,11 +201,17 @@ def load_scoring_model(
     adapter_dir: str | Path | None,
     device: str = "auto",
 ) -> tuple[Any, Any, dict[str, Any] | None]:
-    """The backbone with its adapter merged in (no LoRA detour per layer), for scoring.
+    """The backbone with its adapter, for scoring.
 
-    CUDA scores in the backbone's dtype; CPU in `cpu_dtype` (the demo's bfloat16
-    runs 1.7x faster than float32 on avx512_bf16 CPUs). Without an adapter: the base model.
-    Both folders are checked before either is read.
+    An adapter trained in full precision is merged in (no LoRA detour per layer); CUDA
+    scores in the backbone's dtype, CPU in `cpu_dtype` (the demo's bfloat16 runs 1.7x
+    faster than float32 on avx512_bf16 CPUs). An adapter trained on a 4-bit base (QLoRA,
+    `quantization` in its provenance) is scored on the same 4-bit base with the adapter
+    attached, not merged: merging into 4-bit weights would round the update into the NF4
+    grid (a lossy re-quantization), and merging into a dequantized copy would score a model
+    other than the one trained. That base computes as in training: in the adapter's dtype
+    on CUDA, fp32 on CPU. Without an adapter: the base model. Both folders are checked
+    before either is read.
     """
     device = choose_device(device)
     dtype = backbone.dtype if device == "cuda" else cpu_dtype_here(backbone.cpu_dtype)
@@ -200,6 +221,17 @@ def load_scoring_model(
     from peft import PeftModel
 
     provenance = check_adapter_dir(adapter_dir)
+    if trained_in_4bit(provenance):
+        base_dtype = provenance["dtype"] if device == "cuda" else "float32"
+        log.info(
+            "scoring on a 4-bit %s base computing in %s, the QLoRA adapter attached (not merged)",
+            QUANT_TYPE,
+            base_dtype,
+        )
+        model, tokenizer = _load_checked(backbone, model_dir, base_dtype, device, quantize=True)
+        with loading(adapter_dir):
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+        return model.eval(), tokenizer, provenance
     model, tokenizer = _load_checked(backbone, model_dir, provenance["dtype"], device)
     with loading(adapter_dir):
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()

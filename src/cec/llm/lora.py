@@ -6,9 +6,11 @@ accumulating the pairs one by one (Appendix A: gradient accumulation 4, batch 1)
 dropout the masks of one pass differ from those of several, so the two agree in
 expectation. It costs a single prefix pass. The loss is the next-token cross-entropy of
 the correct answer over the whole vocabulary (the paper appends the answer and
-fine-tunes), or optionally a 2-way Yes/No one. CPU runs fp32 LoRA with torch AdamW
-(matmuls optionally under bf16 autocast); CUDA runs bf16, optionally 4-bit QLoRA, with
-paged AdamW 8-bit (bitsandbytes), as in the paper.
+fine-tunes), or optionally a 2-way Yes/No one. The demo's CPU runs fp32 LoRA with torch
+AdamW (matmuls optionally under bf16 autocast); the paper's CUDA runs bf16 with 4-bit QLoRA
+and paged AdamW 8-bit (bitsandbytes). QLoRA and the 8-bit optimizers run on CPU too
+(bitsandbytes >= 0.50), so that the tests exercise the paper's path; there the 4-bit base
+computes in fp32, and "paged" means nothing (see `_optimizer`).
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ class LoraSettings:
     grad_accum: int = 4
     lr: float = 2e-4
     seed: int = 13
-    optimizer: str = "adamw"  # adamw | paged_adamw_8bit
-    qlora: bool = False
+    optimizer: str = "adamw"  # see OPTIMIZERS
+    qlora: bool = False  # a 4-bit NF4 base (the model must be loaded so: load_base_model)
     cpu_autocast: str | None = None  # e.g. "bfloat16": CPU matmuls in bf16, weights fp32
     loss: str = "full_vocab"  # full_vocab (next-token CE) | yes_no (2-way CE)
 
@@ -112,8 +114,20 @@ class TrainReport:
 
 
 def compute_dtype(device: str, dtype: str, s: LoraSettings) -> str:
-    """The dtype training matmuls run in: the weights' on CUDA, the autocast one on CPU."""
-    return dtype if device == "cuda" else (s.cpu_autocast or dtype)
+    """The dtype training matmuls run in: the weights' on CUDA, the autocast one on CPU
+    (none with QLoRA: its 4-bit base computes in fp32 on CPU, see `train`)."""
+    if device == "cuda" or s.qlora:
+        return dtype
+    return s.cpu_autocast or dtype
+
+
+def _cpu_autocast(s: LoraSettings) -> str | None:
+    """The CPU autocast dtype of a training step, if any. QLoRA on CPU runs without: its
+    base dequantizes to fp32 and computes there (`quantization_4bit`), and the CPU path
+    exists to check the paper's CUDA one, so it keeps one dtype throughout."""
+    if s.qlora or not s.cpu_autocast or s.cpu_autocast == "float32":
+        return None
+    return s.cpu_autocast
 
 
 def make_groups(
@@ -145,7 +159,12 @@ def attach_lora(model: Any, s: LoraSettings) -> Any:
     torch.manual_seed(s.seed)
 
     if s.qlora:
-        model = prepare_model_for_kbit_training(model)
+        # fp32 norms and embeddings, input gradients, and gradient checkpointing, as QLoRA
+        # does; non-reentrant checkpointing (torch's recommended form) gives the LoRA
+        # gradients of the dequantized model exactly (tests/test_qlora_cpu.py)
+        model = prepare_model_for_kbit_training(
+            model, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
     config = LoraConfig(
         r=s.r,
         lora_alpha=s.alpha,
@@ -156,16 +175,32 @@ def attach_lora(model: Any, s: LoraSettings) -> Any:
     return get_peft_model(model, config)
 
 
+OPTIMIZERS = ("adamw", "adamw_8bit", "paged_adamw_8bit")
+
+
 def _optimizer(model: Any, s: LoraSettings) -> Any:
+    """torch AdamW, or bitsandbytes' AdamW with 8-bit states (the paper: paged).
+
+    Paged AdamW 8-bit keeps its states in CUDA unified memory, which the driver pages out
+    to host RAM under memory pressure instead of failing. On CPU there is nothing to page
+    to: bitsandbytes 0.50.2 warns "Paged optimizers are not supported on CPU. Falling back
+    to non-paged optimizer behavior." and runs plain AdamW 8-bit, so on CPU
+    `paged_adamw_8bit` and `adamw_8bit` are the same optimizer. Either keeps 8-bit
+    (blockwise-quantized) states only for tensors of at least 4,096 elements (bitsandbytes'
+    `min_8bit_size`); smaller LoRA matrices get 32-bit states."""
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
-    if s.optimizer == "paged_adamw_8bit":
+    if s.optimizer in ("paged_adamw_8bit", "adamw_8bit"):
         import bitsandbytes as bnb
 
+        if s.optimizer == "adamw_8bit":
+            return bnb.optim.AdamW8bit(params, lr=s.lr)
+        if all(p.device.type == "cpu" for p in params):
+            log.info("paged_adamw_8bit on CPU: bitsandbytes runs it unpaged (AdamW 8-bit)")
         return bnb.optim.PagedAdamW8bit(params, lr=s.lr)
     if s.optimizer != "adamw":
-        raise ValueError(f"unknown optimizer {s.optimizer!r} (adamw or paged_adamw_8bit)")
+        raise ValueError(f"unknown optimizer {s.optimizer!r} (one of {', '.join(OPTIMIZERS)})")
     return torch.optim.AdamW(params, lr=s.lr)
 
 
@@ -191,8 +226,9 @@ def train(
     for group in tqdm(
         groups, desc="LoRA steps", disable=not progress, file=sys.stderr, mininterval=5.0
     ):
-        if on_cpu and s.cpu_autocast and s.cpu_autocast != "float32":
-            context: Any = torch.autocast("cpu", dtype=getattr(torch, s.cpu_autocast))
+        autocast = _cpu_autocast(s) if on_cpu else None
+        if autocast is not None:
+            context: Any = torch.autocast("cpu", dtype=getattr(torch, autocast))
         else:
             context = contextlib.nullcontext()
         with context:
@@ -276,9 +312,16 @@ class AdapterRun:
 
 
 def adapter_provenance(
-    run: AdapterRun, s: LoraSettings, notes: int, truncated: int, report: TrainReport
+    run: AdapterRun,
+    s: LoraSettings,
+    notes: int,
+    truncated: int,
+    report: TrainReport,
+    quantization: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What a trained adapter came from: enough to tell two adapters apart and to redo one."""
+    """What a trained adapter came from: enough to tell two adapters apart and to redo one.
+    `quantization` (`cec.llm.backbones.quantization_of` the base; None: full precision)
+    tells scoring to load the base in 4-bit again (`cec.llm.loading.load_scoring_model`)."""
     import hashlib
 
     return {
@@ -288,6 +331,8 @@ def adapter_provenance(
         "revision": run.backbone.revision,
         "device": run.device,
         "dtype": run.dtype,
+        "qlora": s.qlora,
+        "quantization": None if quantization is None else dict(quantization),
         "lora": settings_dict(s),
         "template": run.template,
         "answer_token_ids": list(run.answer_ids),
@@ -316,8 +361,15 @@ def fit_adapter(
     """The training skeleton both stages share: `items` (note ids, question ids, labels per
     note) cut into steps, LoRA attached and trained, its compute logged, the adapter saved
     with its provenance. Returns the provenance."""
+    from cec.llm.backbones import quantization_of
     from cec.llm.token_meter import TokenMeter, log_compute
 
+    quantization = quantization_of(model)
+    if s.qlora != (quantization is not None):
+        raise ValueError(
+            f"qlora {s.qlora} on a {'quantized' if quantization else 'full-precision'} base "
+            "(load it with load_base_model(..., qlora=settings.qlora))"
+        )
     groups = make_groups(items, s.grad_accum, s.steps, s.seed)
     model = attach_lora(model, s)
     log.info(
@@ -335,6 +387,6 @@ def fit_adapter(
     meter.minimum = report.tokens
     dtype = compute_dtype(run.device, run.dtype, s)
     log_compute(log, meter.summary("train", dtype, report.seconds))
-    provenance = adapter_provenance(run, s, len(items), truncated, report)
+    provenance = adapter_provenance(run, s, len(items), truncated, report, quantization)
     save_adapter(model, run.out_dir, provenance, report.losses, run.title)
     return provenance
