@@ -58,6 +58,10 @@ class LoraSettings:
     qlora: bool = False  # a 4-bit NF4 base (the model must be loaded so: load_base_model)
     cpu_autocast: str | None = None  # e.g. "bfloat16": CPU matmuls in bf16, weights fp32
     loss: str = "full_vocab"  # full_vocab (next-token CE) | yes_no (2-way CE)
+    # keep one decoder layer's activations at a time and recompute the rest in the backward
+    # pass (QLoRA always does): about a third more compute, and at 8k-token rows on an 8B
+    # model the difference between fitting an 80 GB GPU and not (make bench-paper-scale)
+    gradient_checkpointing: bool = False
 
     @classmethod
     def from_config(
@@ -78,6 +82,7 @@ class LoraSettings:
             optimizer=str(lora["optimizer"]),
             qlora=bool(lora["qlora"]),
             loss=str(lora.get("loss", "full_vocab")),
+            gradient_checkpointing=bool(lora.get("gradient_checkpointing", False)),
         )
 
 
@@ -165,6 +170,11 @@ def attach_lora(model: Any, s: LoraSettings) -> Any:
         model = prepare_model_for_kbit_training(
             model, gradient_checkpointing_kwargs={"use_reentrant": False}
         )
+    elif s.gradient_checkpointing:
+        # non-reentrant: needs no gradient on the inputs (the embeddings stay frozen) and
+        # replays dropout with the RNG state of the first pass, so the gradients are those
+        # of the plain backward (tests/test_gradient_checkpointing.py)
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     config = LoraConfig(
         r=s.r,
         lora_alpha=s.alpha,
