@@ -455,7 +455,10 @@ def test_default_and_paper_configs_are_valid(
         config = with_base(yaml.safe_load((REPO / "config" / name).read_text()))
         validate(config, str(REPO / "config" / "schema.yaml"))
     raw = yaml.safe_load((REPO / "config" / "mimic3.yaml").read_text())
-    assert "lora" not in raw["stage1"]  # the paper's constants live in the schema, once
+    # the paper's constants live in the schema, once: the paper config adds only what
+    # Appendix A leaves open (gradient checkpointing, from the full-scale rehearsal)
+    for stage in ("stage1", "stage2"):
+        assert set(raw[stage].get("lora", {})) <= {"gradient_checkpointing"}, stage
     paper = load_config(REPO / "config" / "mimic3.yaml")
     assert paper["stage1"]["backbones"] == ["llama3_8b", "gemma_7b"]
     assert paper["stage1"]["steps"] == {"default": 100, "gemma_7b": 500}  # Appendix A
