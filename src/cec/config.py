@@ -150,26 +150,15 @@ def _check_lora_overrides(config: dict[str, Any], origin: str | Path) -> None:
     """A `lora_overrides` key names a backbone the stage trains and, before a slash, a
     configured dataset: a misspelt key would otherwise never apply, silently training the
     full-precision adapter a user meant to replace."""
+    from cec.job_params import override_key_problem
+
     datasets = set(config.get("datasets") or {})
     for stage in ("stage1", "stage2"):
         block = config.get(stage) or {}
-        rows = set(block.get("backbones") or [])
         for key in block.get("lora_overrides") or {}:
-            dataset, _, backbone = key.rpartition("/")
-            if backbone not in rows:
-                raise InputError(
-                    f"{backbone!r} is not among {stage}.backbones "
-                    f"({', '.join(sorted(rows)) or 'none'})",
-                    file=origin,
-                    field=f"{stage}.lora_overrides.{key}",
-                )
-            if dataset and dataset not in datasets:
-                raise InputError(
-                    f"unknown dataset {dataset!r}; the config defines: "
-                    f"{', '.join(sorted(datasets)) or 'none'}",
-                    file=origin,
-                    field=f"{stage}.lora_overrides.{key}",
-                )
+            problem = override_key_problem(key, block, datasets, f"{stage}.backbones")
+            if problem is not None:
+                raise InputError(problem, file=origin, field=f"{stage}.lora_overrides.{key}")
 
 
 def _leaves(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:

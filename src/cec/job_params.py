@@ -46,6 +46,24 @@ def concept_generation(concepts: Config) -> dict[str, Any]:
     return canonical({key: concepts[key] for key in keep})
 
 
+def override_key_problem(
+    key: str,
+    block: Config,
+    datasets: set[str] | None = None,
+    rows_name: str = "this stage's backbones",
+) -> str | None:
+    """Why a `lora_overrides` key of a stage block would never apply (None: it would): its
+    backbone is not one the stage trains, or (where `datasets` is given) its dataset is not
+    configured. One rule for the config check and for the jobs' params."""
+    dataset, _, backbone = key.rpartition("/")
+    rows = set(block.get("backbones") or ())
+    if backbone not in rows:
+        return f"{backbone!r} is not among {rows_name} ({', '.join(sorted(rows)) or 'none'})"
+    if dataset and datasets is not None and dataset not in datasets:
+        return f"unknown dataset {dataset!r}; the config defines: {', '.join(sorted(datasets))}"
+    return None
+
+
 def lora_for(block: Config, row_backbone: str, dataset: str | None = None) -> dict[str, Any]:
     """A stage's LoRA block for one adapter: `lora`, then `lora_overrides.<row backbone>`,
     then `lora_overrides.<dataset>/<row backbone>` over it (e.g. QLoRA for one backbone
@@ -54,19 +72,12 @@ def lora_for(block: Config, row_backbone: str, dataset: str | None = None) -> di
     is a dataset/backbone key where the caller passes no dataset (it would never apply)."""
     lora = dict(block.get("lora", {}))
     overrides = block.get("lora_overrides") or {}
-    rows = set(block.get("backbones", ())) if overrides else set()
     for key in overrides:
-        backbone = key.split("/")[-1]
-        if backbone not in rows:
-            raise ValueError(
-                f"lora_overrides.{key}: {backbone} is not among this stage's backbones "
-                f"({', '.join(sorted(rows))})"
-            )
-        if "/" in key and dataset is None:
-            raise ValueError(
-                f"lora_overrides.{key}: a dataset/backbone override needs the job's dataset "
-                "(the rule passes only its backbone)"
-            )
+        problem = override_key_problem(key, block)
+        if problem is None and "/" in key and dataset is None:
+            problem = "a dataset/backbone override needs the job's dataset"
+        if problem is not None:
+            raise ValueError(f"lora_overrides.{key}: {problem}")
     lora.update(overrides.get(row_backbone, {}))
     if dataset is not None:
         lora.update(overrides.get(f"{dataset}/{row_backbone}", {}))

@@ -121,9 +121,9 @@ class TrainReport:
 def compute_dtype(device: str, dtype: str, s: LoraSettings) -> str:
     """The dtype training matmuls run in: the weights' on CUDA, the autocast one on CPU
     (none with QLoRA: its 4-bit base computes in fp32 on CPU, see `train`)."""
-    if device == "cuda" or s.qlora:
+    if device == "cuda":
         return dtype
-    return s.cpu_autocast or dtype
+    return _cpu_autocast(s) or dtype
 
 
 def _cpu_autocast(s: LoraSettings) -> str | None:
