@@ -8,7 +8,7 @@ min_version("9.27.1")
 # The demo config applies only when no --configfile is given: Snakemake would otherwise
 # deep-merge it under the user's file (e.g. the demo's synthetic split lists into a real
 # MIMIC-III run). `--config KEY=VALUE` overrides single values of either.
-from cec.config import check_config, read_config_file, with_base
+from cec.plumbing.config import SCHEMA, check_config, read_config_file, with_base
 
 if workflow.overwrite_configfiles:
     _origin = " + ".join(str(f) for f in workflow.overwrite_configfiles)
@@ -26,7 +26,7 @@ _resolved = with_base(dict(config), _origin)
 config.clear()
 config.update(_resolved)
 
-validate(config, schema="config/schema.yaml")
+validate(config, schema=str(SCHEMA))
 check_config(config, _origin)
 
 

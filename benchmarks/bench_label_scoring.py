@@ -27,12 +27,12 @@ from typing import Any
 
 import torch
 
-from cec.artifacts import read_concept_texts
-from cec.config import load_config
-from cec.io import read_jsonl
 from cec.llm.backbones import Backbone, load_model, torch_dtype
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.token_meter import TokenMeter
+from cec.plumbing.artifacts import read_concept_texts
+from cec.plumbing.config import load_config
+from cec.plumbing.io import read_jsonl
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.sampling import ConceptView
 from cec.stage2.score import LabelScorer

@@ -34,15 +34,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_label_scoring import cpu_description  # noqa: E402
 
-from cec.artifacts import read_concept_texts  # noqa: E402
-from cec.config import load_config  # noqa: E402
-from cec.io import read_jsonl  # noqa: E402
 from cec.llm.backbones import Backbone  # noqa: E402
 from cec.llm.cpu_dtype import cpu_dtype_here  # noqa: E402
 from cec.llm.loading import load_scoring_model  # noqa: E402
 from cec.llm.lora import LoraSettings, TrainingFiles, TrainingOptions  # noqa: E402
 from cec.llm.prompting import PromptEncoder, QuestionTemplate  # noqa: E402
 from cec.llm.yesno import score_shared_prefix  # noqa: E402
+from cec.plumbing.artifacts import read_concept_texts  # noqa: E402
+from cec.plumbing.config import load_config  # noqa: E402
+from cec.plumbing.io import read_jsonl  # noqa: E402
 from cec.sections import NoteView  # noqa: E402
 from cec.stage1.run import rank_auc, train_concept_model  # noqa: E402
 from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, gold_concepts  # noqa: E402

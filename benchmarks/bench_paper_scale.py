@@ -200,14 +200,14 @@ def scaled(sizes: Sequence[int], scale: float, floor: Sequence[int]) -> tuple[in
 
 def build_data(work: Path, scale: float, cfg: dict[str, Any]) -> dict[str, float]:
     """Synthetic MIMIC-III, both datasets, their code tables, concepts and trainsets."""
-    from cec.artifacts import read_code_concepts, read_code_table
     from cec.concepts.client import ApiSettings
     from cec.concepts.dedup import write_concept_set
     from cec.concepts.generate import GenerationSettings, generate_concepts, write_raw
     from cec.concepts.guard import NoteShingleGuard
     from cec.concepts.prompts import code_rows
-    from cec.dataset_sources import write_configured_code_table
-    from cec.io import read_dataset, read_jsonl
+    from cec.datasets.sources import write_configured_code_table
+    from cec.plumbing.artifacts import read_code_concepts, read_code_table
+    from cec.plumbing.io import read_dataset, read_jsonl
     from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, write_trainset
     from cec.stage2.trainset import build_label_trainset, code_titles, write_label_trainset
 
@@ -280,7 +280,7 @@ def build_data(work: Path, scale: float, cfg: dict[str, Any]) -> dict[str, float
 
 
 def note_words(work: Path, dataset: str) -> tuple[float, float, int]:
-    from cec.io import read_jsonl
+    from cec.plumbing.io import read_jsonl
 
     words = [
         len(r["text"].split())
@@ -396,11 +396,11 @@ class Rehearsal:
         return Backbone.from_config(name, self.cfg["backbones"][name])
 
     def stage1_train(self, dataset: str, row: str) -> Count:
-        from cec.artifacts import read_concept_texts
-        from cec.io import read_dataset, read_jsonl
-        from cec.job_params import stage1_training
         from cec.llm.lora import LoraSettings
         from cec.llm.prompting import PromptEncoder, QuestionTemplate
+        from cec.plumbing.artifacts import read_concept_texts
+        from cec.plumbing.io import read_dataset, read_jsonl
+        from cec.plumbing.job_params import stage1_training
         from cec.stage1.run import TEMPLATE
 
         bb = self.backbone(row)
@@ -425,10 +425,10 @@ class Rehearsal:
         return train_work(items, s)
 
     def stage1_score(self, dataset: str, row: str, split: str) -> Count:
-        from cec.artifacts import read_concept_texts
-        from cec.io import read_dataset
         from cec.llm.prompting import PromptEncoder, QuestionTemplate
         from cec.llm.yesno import _flat
+        from cec.plumbing.artifacts import read_concept_texts
+        from cec.plumbing.io import read_dataset
         from cec.stage1.run import TEMPLATE
 
         bb = self.backbone(row)
@@ -455,10 +455,10 @@ class Rehearsal:
         return LabelPromptEncoder(self.tok[name], LabelTemplate.load(template), 0), template
 
     def stage2_train(self, dataset: str, row: str, variant: str, seed: int) -> Count:
-        from cec.artifacts import read_concept_texts
-        from cec.io import read_dataset, read_jsonl
-        from cec.job_params import stage2_training
         from cec.llm.lora import LoraSettings
+        from cec.plumbing.artifacts import read_concept_texts
+        from cec.plumbing.io import read_dataset, read_jsonl
+        from cec.plumbing.job_params import stage2_training
         from cec.stage2.methods import label_backbone
         from cec.stage2.trainset import code_titles
 
@@ -490,8 +490,8 @@ class Rehearsal:
         """One prediction job of a variant (direct: one method; leaf; cec: k = 3..6 in one
         job, as rules predict_labels and predict_cec run them). Stage-1 answers are seeded
         random draws: they decide only which concept lines a prompt shows, not its size."""
-        from cec.artifacts import read_code_concepts, read_concept_texts
-        from cec.io import read_dataset
+        from cec.plumbing.artifacts import read_code_concepts, read_concept_texts
+        from cec.plumbing.io import read_dataset
         from cec.stage2.methods import cec_methods, label_backbone, method
         from cec.stage2.score import LabelScorer
         from cec.stage2.trainset import code_titles, concept_view
@@ -775,7 +775,7 @@ def main() -> None:
         return
     from bench_label_scoring import cpu_description
 
-    from cec.config import load_config
+    from cec.plumbing.config import load_config
 
     cpu = cpu_description()
 
@@ -808,7 +808,7 @@ def main() -> None:
         toks[name] = cached.setdefault(id(tok), CachedTokenizer(tok))
     for name, (_, what) in names.items():
         log(f"  tokenizer of {name}: {what}")
-    from cec.io import read_jsonl
+    from cec.plumbing.io import read_jsonl
 
     sample = [r["text"] for r in read_jsonl(work / "data/mimic3_50/dev.jsonl")][:200]
     lens = {w: sum(len(t(x)["input_ids"]) for x in sample) for w, (t, _) in

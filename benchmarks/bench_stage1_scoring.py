@@ -18,11 +18,11 @@ from pathlib import Path
 
 import torch
 
-from cec.io import read_jsonl
 from cec.llm.backbones import load_model
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
 from cec.llm.token_meter import TokenMeter  # noqa: E402
 from cec.llm.yesno import score_naive, score_shared_prefix
+from cec.plumbing.io import read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))

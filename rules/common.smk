@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from cec import job_params
+from cec.plumbing import job_params
 from cec.stage2 import methods as stage2_methods
 
 SPLITS = ["train", "dev", "test"]

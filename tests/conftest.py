@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cec.mimic import TABLE_COLUMNS
+from cec.readers.tables import TABLE_COLUMNS
 from cec.synth.writer import CsvTable
 from tests.tiny_workflow import REPO, TinyRun, TinyWorkflow
 

@@ -2,7 +2,7 @@
 wherever they are killed; and the next run cleans what a killed run left behind.
 
 Each command is killed at every file boundary in turn (a temporary written, a rename, a
-folder swap: `cec.io` counts them and SIGKILLs itself at the N-th when the test asks),
+folder swap: `cec.plumbing.io` counts them and SIGKILLs itself at the N-th when the test asks),
 while it replaces an older output, until a run gets through all its boundaries."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cec.io import KILL_AT_ENV, clean_stale_temps, temp_prefix
+from cec.plumbing.io import KILL_AT_ENV, clean_stale_temps, temp_prefix
 from tests.conftest import REPO
 
 CEC = [sys.executable, "-m", "cec.cli"]

@@ -17,8 +17,8 @@ import pytest
 
 from cec.concepts.client import ApiError, ApiSettings
 from cec.concepts.generate import GenerationSettings, generate_concepts
-from cec.errors import InputError
-from cec.logs import job_log
+from cec.plumbing.errors import InputError
+from cec.plumbing.logs import job_log
 from tests.openai_server import Action, FakeOpenAI, hang, raw, status
 from tests.test_concepts_generate import ROWS, gpt4_style
 

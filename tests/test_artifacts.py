@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cec.artifacts import PATTERNS, artifact
-from cec.errors import InputError
+from cec.plumbing.artifacts import PATTERNS, artifact
+from cec.plumbing.errors import InputError
 from tests.conftest import REPO
 
 DIRECTIVE = re.compile(r"^    (\w+):", re.M)
@@ -51,7 +51,7 @@ def test_artifact_paths_follow_the_results_folder(tmp_path: Path) -> None:
 
 
 def test_a_file_in_an_output_folder_maps_to_the_workflow_target(tmp_path: Path) -> None:
-    from cec.artifacts import workflow_target
+    from cec.plumbing.artifacts import workflow_target
 
     inside = tmp_path / "copy/adapters/rare50/smollm2/label_cec/seed13/provenance.json"
     assert workflow_target(inside) == "results/adapters/rare50/smollm2/label_cec/seed13"
@@ -81,7 +81,7 @@ def _safetensors(path: Path, tensors: int = 2) -> bytes:
     ids=["cut", "longer", "cut in the length", "garbled header"],
 )
 def test_check_safetensors(tmp_path: Path, edit, words: str) -> None:  # noqa: ANN001
-    from cec.artifacts import check_safetensors
+    from cec.plumbing.artifacts import check_safetensors
 
     path = tmp_path / "results/models/m/model.safetensors"
     path.parent.mkdir(parents=True)
@@ -93,7 +93,7 @@ def test_check_safetensors(tmp_path: Path, edit, words: str) -> None:  # noqa: A
 
 
 def test_a_whole_safetensors_file_passes(tmp_path: Path) -> None:
-    from cec.artifacts import check_safetensors
+    from cec.plumbing.artifacts import check_safetensors
 
     path = tmp_path / "model.safetensors"
     _safetensors(path)
@@ -101,7 +101,7 @@ def test_a_whole_safetensors_file_passes(tmp_path: Path) -> None:
 
 
 def test_read_json_artifact_names_the_file_and_the_fault(tmp_path: Path) -> None:
-    from cec.artifacts import read_json_artifact
+    from cec.plumbing.artifacts import read_json_artifact
 
     path = tmp_path / "results/concepts/d/code_concepts.json"
     path.parent.mkdir(parents=True)

@@ -208,9 +208,9 @@ def _code_argv(root: Path) -> list[str]:
 
 WORK = {
     "synth-mimic": (_synth_argv, "cec.synth.writer.write_synthetic_mimic"),
-    "prepare": (_prepare_argv, "cec.prepare.prepare_dataset"),
+    "prepare": (_prepare_argv, "cec.datasets.mimic3.prepare_dataset"),
     "evaluate": (_evaluate_argv, "cec.evaluation.metrics.evaluate_files"),
-    "code": (_code_argv, "cec.code_note.code_note"),
+    "code": (_code_argv, "cec.coder.code_note"),
 }
 
 
@@ -227,7 +227,7 @@ def test_an_os_error_in_any_command_is_one_line(
     args = argv(tmp_path)
     where = tmp_path / "somewhere" / "file.bin"
     monkeypatch.setattr(target, _raiser(OSError(code, os.strerror(code), str(where))))
-    monkeypatch.setattr("cec.config.load_config", lambda *_a, **_k: {})
+    monkeypatch.setattr("cec.plumbing.config.load_config", lambda *_a, **_k: {})
     capsys.readouterr()
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -242,12 +242,12 @@ def test_a_temporary_is_reported_as_the_output_and_args_never_shown(
     out = tmp_path / "m.json"
     temporary = tmp_path / ".m.json.host-1.x1y2.part"
     full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(temporary))
-    monkeypatch.setattr("cec.io.write_json", _raiser(full))
+    monkeypatch.setattr("cec.plumbing.io.write_json", _raiser(full))
     assert main(_evaluate(tmp_path, out)) == 2
     assert capsys.readouterr().err.strip() == (
         f"cec evaluate: error: file {out}: No space left on device"
     )
-    monkeypatch.setattr("cec.io.write_json", _raiser(OSError("SECRET note text")))
+    monkeypatch.setattr("cec.plumbing.io.write_json", _raiser(OSError("SECRET note text")))
     assert main(_evaluate(tmp_path, out)) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"cec evaluate: error: file {out}: OSError (an operating-system error)"

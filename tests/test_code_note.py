@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from cec.cli import main
-from cec.code_note import read_note
-from cec.errors import InputError
+from cec.coder import read_note
+from cec.plumbing.errors import InputError
 
 
 def test_read_note_rejects_bad_files(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""cec.codes: MIMIC's dotless ICD-9 codes to dotted form, by the kind of the source table."""
+"""cec.icd.codes: MIMIC's dotless ICD-9 codes to dotted form, by the kind of the source table."""
 
 from __future__ import annotations
 
 import pytest
 
-from cec.codes import (
+from cec.icd.codes import (
     CodeFormatError,
     caml_procedure,
     category,
@@ -123,7 +123,7 @@ def test_empty_code_is_rejected(raw: str, kind: str) -> None:
     ],
 )
 def test_lower_case_v_and_e_codes_are_upper_cased(raw: str, kind: str, expected: str) -> None:
-    """One rule for every reader (cec.codes.code_text): the case of an ICD letter carries
+    """One rule for every reader (cec.icd.codes.code_text): the case of an ICD letter carries
     no meaning, so MIMIC-III no longer drops what MIMIC-IV keeps."""
     assert format_code(raw, kind) == expected
 

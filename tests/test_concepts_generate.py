@@ -19,7 +19,7 @@ from cec.concepts.generate import (
 )
 from cec.concepts.guard import NoteShingleGuard, PrivacyGuardError
 from cec.concepts.prompts import CodeRow
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 from tests.openai_server import Action, FakeOpenAI, answer, hang, status
 
 ROWS = [

@@ -10,8 +10,8 @@ from cec.concepts.client import ApiSettings
 from cec.concepts.generate import GenerationSettings, generate_concepts
 from cec.concepts.parse import AnswerFormatError, parse_concept_answer
 from cec.concepts.prompts import CodeRow, leaf_request, make_batches, parent_request, render
-from cec.prepare import code_table_rows
-from cec.prepare_mimic4 import shipped_code_rows
+from cec.datasets.mimic3 import code_table_rows
+from cec.datasets.mimic4 import shipped_code_rows
 from tests.conftest import REPO
 
 # The instruction texts of the paper's Fig. 6 and Fig. 7, as printed (line breaks are the
@@ -140,7 +140,7 @@ def test_unreadable_answers_are_reported(text: str, message: str) -> None:
 
 
 def test_render_names_the_missing_variable(tmp_path) -> None:  # noqa: ANN001
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     path = tmp_path / "t.jinja2"
     path.write_text("{{ codes }}")

@@ -1,8 +1,8 @@
 """A faulty config is reported in the user's terms, naming its file, before any job is
-planned: by `cec.config` for `cec code` and the benchmarks, and by the Snakefile for a run.
+planned: by `cec.plumbing.config` for `cec code` and the benchmarks, and by the Snakefile for a run.
 
 Every numeric value of the schema is driven out of its range here (NaN, infinities, the
-first value past each bound), so a bound missing from `config/schema.yaml` fails a test.
+first value past each bound), so a bound missing from the config schema fails a test.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
-from cec.config import check_config, load_config, read_config_file, with_base
-from cec.errors import InputError
+from cec.plumbing.config import SCHEMA, check_config, load_config, read_config_file, with_base
+from cec.plumbing.errors import InputError
 from tests.conftest import REPO
 from tests.tiny_workflow import copy_workflow, snakemake
 
-SCHEMA = yaml.safe_load((REPO / "config" / "schema.yaml").read_text(encoding="utf-8"))
+SCHEMA = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 TINY = REPO / "config" / "tiny.yaml"
 
 
@@ -232,13 +232,13 @@ def test_every_numeric_config_value_is_bounded(
     shipped = _tiny()
     # a block the tiny config lacks, valid until the loop below breaks one value of it
     shipped["datasets"]["mimic3_50"]["literature_split_sizes"] = {"train": 9, "dev": 2, "test": 3}
-    load_config(_write(tmp_path, yaml.safe_dump(shipped), "good.yaml"), REPO / "config/schema.yaml")
+    load_config(_write(tmp_path, yaml.safe_dump(shipped), "good.yaml"), SCHEMA)
     for value in _bad_values(schema):
         config = copy.deepcopy(shipped)
         _set(config, path, value)
         target = _write(tmp_path, yaml.safe_dump(config), "bad.yaml")
         with pytest.raises(InputError) as info:
-            load_config(target, REPO / "config" / "schema.yaml")
+            load_config(target, SCHEMA)
         where = ".".join(str(s) for s in path)
         text = str(info.value)
         assert where in text or f"{where.rsplit('.', 1)[0]}[" in text, (value, text)

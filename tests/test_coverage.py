@@ -1,4 +1,4 @@
-"""cec.coverage: sentence windows, BM25 scale and coverage counts on hand-made notes."""
+"""cec.concepts.coverage: sentence windows, BM25 scale and coverage counts on hand-made notes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cec.coverage import (
+from cec.concepts.coverage import (
     chance_coverage,
     concept_scores,
     coverage,
@@ -17,7 +17,7 @@ from cec.coverage import (
     window_starts,
     write_coverage,
 )
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 
 
 def test_split_sentences() -> None:

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cec.artifacts import artifact, write_code_rows, write_concepts
 from cec.cli import main
-from cec.errors import InputError
+from cec.plumbing.artifacts import artifact, write_code_rows, write_concepts
+from cec.plumbing.errors import InputError
 from tests.conftest import REPO
 
 DATASET, BACKBONE, SEED = "rare50", "tiny_llama", 13  # config/tiny.yaml: stage2.seeds[0]

@@ -3,9 +3,9 @@
 A UTF-8 byte order mark and CRLF line ends (what Excel and Windows tools write) are read
 as if they were not there; a NUL byte or binary garbage is refused with the file and row,
 and the message shows neither (it may be a note, and it is no use on a terminal). The
-kinds: MIMIC CSV tables (`cec.mimic.TableReader`, plain and gzip), line-based lists (code
-lists, split files, the Edin et al. split CSV: `cec.io.read_text_lines`) and JSONL
-(`cec.io.read_jsonl`).
+kinds: MIMIC CSV tables (`cec.readers.tables.TableReader`, plain and gzip), line-based lists (code
+lists, split files, the Edin et al. split CSV: `cec.plumbing.io.read_text_lines`) and JSONL
+(`cec.plumbing.io.read_jsonl`).
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from cec.codelist import read_code_list
-from cec.errors import InputError
-from cec.io import read_jsonl
-from cec.mimic import TableReader
-from cec.prepare import PrepareOptions, prepare_dataset
-from cec.splits import read_edin_split, read_split_file
+from cec.datasets.mimic3 import PrepareOptions, prepare_dataset
+from cec.datasets.splits import read_edin_split, read_split_file
+from cec.icd.code_lists import read_code_list
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import read_jsonl
+from cec.readers.tables import TableReader
 from tests.conftest import mini_tables, write_table
 
 

@@ -1,6 +1,6 @@
 """Each rule's code loads only what its conda env installs, checked on the real tiny run.
 
-Every job logs the third-party packages it imported (`cec.logs.MODULES_LINE`). Each of
+Every job logs the third-party packages it imported (`cec.plumbing.logs.MODULES_LINE`). Each of
 those that this project declares (the core and every family's extra in pyproject.toml)
 must come from the job's env: the core and the env's extra (envs/*.yaml) with everything
 those require, or Snakemake, which runs the script (its wrapper imports Snakemake into the
@@ -22,7 +22,7 @@ from importlib import metadata
 import pytest
 from packaging.requirements import Requirement
 
-from cec.logs import MODULES_LINE
+from cec.plumbing.logs import MODULES_LINE
 from tests.conftest import REPO
 from tests.test_envs import env_packages
 from tests.tiny_workflow import TinyRun

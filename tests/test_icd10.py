@@ -1,4 +1,5 @@
-"""cec.icd10 over the whole shipped ICD-10-CM / ICD-10-PCS lists, plus hand-known spot checks."""
+"""cec.icd.icd10 over the whole shipped ICD-10-CM / ICD-10-PCS lists, plus hand-known spot
+checks."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cec import icd10
-from cec.codes import CodeFormatError
-from cec.icd9 import CodeInfo
-from cec.icd10 import Icd10Hierarchy
-from cec.mimic4 import format_icd10
+from cec.icd import icd10
+from cec.icd.codes import CodeFormatError, format_icd10
+from cec.icd.icd9 import CodeInfo
+from cec.icd.icd10 import Icd10Hierarchy
 
 BLOCK = re.compile(r"[A-Z][0-9][0-9A-Z]-[A-Z][0-9][0-9A-Z]")
 # The 17 ICD-10-PCS sections (first character), as CMS names them.
@@ -259,7 +259,7 @@ def test_table_checks_raise_on_a_bad_file(tmp_path: Path) -> None:
 
 
 def test_shipped_tables_are_small_and_gzipped_deterministically() -> None:
-    folder = Path(icd10.__file__).parent / "resources" / "icd10"
+    folder = Path(str(icd10._resource_dir()))
     sizes = {path.name: path.stat().st_size for path in folder.iterdir()}
     assert sum(sizes.values()) < 3_000_000, sizes
     for name in sizes:

@@ -1,4 +1,4 @@
-"""cec.icd9 over the whole shipped v32 lists, plus spot checks against the official titles."""
+"""cec.icd.icd9 over the whole shipped v32 lists, plus spot checks against the official titles."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from cec.codes import CodeFormatError, category, format_code
-from cec.icd9 import CodeInfo, Icd9Hierarchy
+from cec.icd.codes import CodeFormatError, category, format_code
+from cec.icd.icd9 import CodeInfo, Icd9Hierarchy
 
 REFERENCE = Path(__file__).resolve().parents[1] / "config" / "codes"
 _PROCEDURE_SHAPE = re.compile(r"^\d{2}\.\d{1,2}$")

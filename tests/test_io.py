@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cec.errors import InputError
-from cec.io import (
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import (
     FILE_MODE,
     atomic_dir,
     atomic_write,
@@ -86,7 +86,7 @@ def test_stale_temporaries_of_dead_processes_only_are_removed(
     other_host.write_text("another node's")
     other_name = tmp_path / f".dev.jsonl.{host_prefix.split('.')[-1]}-{pid}.mno.part"
     other_name.write_text("another output's")
-    with caplog.at_level(logging.WARNING, logger="cec.io"):
+    with caplog.at_level(logging.WARNING, logger="cec.plumbing.io"):
         removed = clean_stale_temps(out)
     assert sorted(removed) == sorted([stale_file, stale_dir])
     assert not stale_file.exists() and not stale_dir.exists()

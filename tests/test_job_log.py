@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cec.errors import InputError, os_error_message
-from cec.logs import USER_ERROR_STATUS, job_log
+from cec.plumbing.errors import InputError, os_error_message
+from cec.plumbing.logs import USER_ERROR_STATUS, job_log
 
 
 def _failing(tmp_path: Path, exc: BaseException) -> str:

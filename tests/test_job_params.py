@@ -1,10 +1,10 @@
-"""Each job's params: exactly what its outputs read (see cec.job_params)."""
+"""Each job's params: exactly what its outputs read (see cec.plumbing.job_params)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cec import job_params
+from cec.plumbing import job_params
 
 STAGE2 = {
     "device": "auto",

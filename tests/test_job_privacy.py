@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cec.mimic import TABLE_COLUMNS
+from cec.readers.tables import TABLE_COLUMNS
 from tests.conftest import REPO, mini_tables, write_table
 from tests.tiny_workflow import copy_workflow, snakemake
 

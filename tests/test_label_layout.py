@@ -14,8 +14,8 @@ import random
 from collections.abc import Sequence
 from pathlib import Path
 
-from cec.artifacts import read_concept_texts
 from cec.llm.tiny import build_tiny_model, workflow_texts
+from cec.plumbing.artifacts import read_concept_texts
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.sampling import ConceptView, prediction_layout
 from cec.stage2.trainset import build_label_trainset, write_label_trainset

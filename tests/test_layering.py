@@ -12,18 +12,18 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # a stage: the modules one step of the workflow owns
 STAGES = {
     "cec.synth": "synthetic data",
-    "cec.prepare": "data",
-    "cec.prepare_mimic4": "data",
-    "cec.dataset_assembly": "data",
-    "cec.dataset_sources": "data",
+    "cec.datasets.mimic3": "data",
+    "cec.datasets.mimic4": "data",
+    "cec.datasets.assembly": "data",
+    "cec.datasets.sources": "data",
     "cec.concepts": "concepts",
-    "cec.coverage": "concepts",
+    "cec.concepts.coverage": "concepts",
     "cec.stage1": "stage 1",
     "cec.stage2": "stage 2",
     "cec.evaluation": "evaluation",
 }
 # applications on top of the stages: they may use any of them
-ON_TOP = {"cec.cli", "cec.code_note"}
+ON_TOP = {"cec.cli", "cec.coder"}
 
 
 def _module(path: Path) -> str:

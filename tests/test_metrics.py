@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cec.errors import InputError
 from cec.evaluation.metrics import (
     auc_macro,
     auc_micro,
@@ -23,6 +22,7 @@ from cec.evaluation.metrics import (
     precision_recall_micro,
     read_predictions,
 )
+from cec.plumbing.errors import InputError
 
 # 3 admissions x 4 codes. Code 3 has no positive and is never predicted; code 0 has a tie
 # between a positive and a negative (0.4).

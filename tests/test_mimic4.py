@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from cec.codes import CodeFormatError
-from cec.errors import InputError
-from cec.mimic4 import (
+from cec.icd.codes import CodeFormatError, format_icd, format_icd10
+from cec.plumbing.errors import InputError
+from cec.readers.mimic4 import (
     COLUMNS,
     code_counts,
-    format_icd,
-    format_icd10,
     read_admission_codes,
     read_discharge_notes,
     read_titles,
@@ -173,7 +171,7 @@ def test_code_counts_count_admissions_and_break_ties_by_string(mimic4: Path) -> 
 
 
 def test_lower_case_icd9_v_and_e_codes_are_upper_cased_as_on_mimic3(mimic4: Path) -> None:
-    """One rule for both readers (cec.codes.code_text): MIMIC-IV's ICD-9 rows go through
-    cec.codes.format_code, as MIMIC-III's do."""
+    """One rule for both readers (cec.icd.codes.code_text): MIMIC-IV's ICD-9 rows go through
+    cec.icd.codes.format_code, as MIMIC-III's do."""
     _write(mimic4, "diagnoses_icd", [[1, 201, 1, "v4581", 9], [1, 201, 2, "e8497", 9]])
     assert read_admission_codes(mimic4, 9).codes == {201: ["V45.81", "E849.7", "96.71"]}

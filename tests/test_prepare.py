@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from cec.errors import InputError
-from cec.io import read_jsonl
-from cec.prepare import PrepareOptions, prepare_dataset
-from cec.splits import patient_split
+from cec.datasets.mimic3 import PrepareOptions, prepare_dataset
+from cec.datasets.splits import patient_split
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import read_jsonl
 from tests.conftest import NOTE_A, NOTE_A_ADDENDUM, NOTE_B
 
 CODES = ["584.9", "585.9", "96.71", "V45.81", "E849.7", "00.66", "486"]
@@ -319,7 +319,7 @@ def test_caml_code_strings_match_the_literature(mini_mimic, code_list, tmp_path)
 def test_caml_titles_never_show_a_bare_code(tmp_path):
     """Every code of the shipped lists gets a title and a parent under `caml`; KEPT's
     odd strings get the meaning of the codes they stand for."""
-    from cec.prepare import code_table_rows
+    from cec.datasets.mimic3 import code_table_rows
 
     repo = Path(__file__).resolve().parents[1]
     for name in ("top50_codes.txt", "rare50_codes.txt"):
@@ -401,7 +401,7 @@ def test_a_table_as_csv_and_csv_gz_is_refused_naming_both(mini_mimic, code_list,
 
 
 def test_lower_case_v_and_e_codes_are_read_as_upper_case(mini_mimic, code_list, tmp_path):
-    """One rule with MIMIC-IV (cec.codes.code_text): v4581 is V45.81, not a malformed
+    """One rule with MIMIC-IV (cec.icd.codes.code_text): v4581 is V45.81, not a malformed
     code dropped with a warning."""
 
     def lower(tables):

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from cec.artifacts import read_code_table
-from cec.codelist import read_code_list
-from cec.errors import InputError
-from cec.io import read_jsonl
-from cec.prepare_mimic4 import Mimic4Options, prepare_mimic4_dataset, write_code_list
+from cec.datasets.mimic4 import Mimic4Options, prepare_mimic4_dataset, write_code_list
+from cec.icd.code_lists import read_code_list
+from cec.plumbing.artifacts import read_code_table
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import read_jsonl
 from tests.test_mimic4 import _write
 
 
@@ -188,7 +188,7 @@ def test_dataset_folder_is_all_or_nothing_and_foreign_files_are_kept(mimic4, cod
 
 
 def test_an_edin_split_for_a_mimic3_dataset_is_refused(tmp_path):
-    from cec.dataset_sources import prepare_configured
+    from cec.datasets.sources import prepare_configured
 
     with pytest.raises(ValueError, match="Edin et al. split file is for a MIMIC-IV dataset"):
         prepare_configured({"source": "mimic3"}, tmp_path, tmp_path / "c", tmp_path / "o",
@@ -202,7 +202,7 @@ def _discharge_rows(root: Path) -> list[list[str]]:
 
 
 def test_an_identical_duplicate_discharge_row_is_removed_and_counted(mimic4, codes10, tmp_path):
-    """The MIMIC-III rule (cec.prepare._read_notes) for note_id, MIMIC-IV's key."""
+    """The MIMIC-III rule (cec.datasets.mimic3._read_notes) for note_id, MIMIC-IV's key."""
     rows = _discharge_rows(mimic4)
     five = next(r for r in rows if r[0] == "205-DS-1")
     _write(mimic4, "discharge", [*rows, five])

@@ -357,7 +357,7 @@ def test_lora_overrides_reach_only_the_adapters_they_name() -> None:
     """`lora_overrides` (stage1/stage2) puts QLoRA on one backbone (or dataset/backbone)
     only; the others' params stay as they were (no re-run), and a key that would never
     apply is an error, not a silent no-op."""
-    from cec import job_params
+    from cec.plumbing import job_params
 
     stage1 = {"backbones": ["a", "b"], "device": "cpu", "steps": {"default": 4},
               "trainset": {"seed": 13}, "lora": {"qlora": False, "optimizer": "adamw"},

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from cec.cli import main
-from cec.errors import InputError
-from cec.io import read_dataset, read_jsonl
-from cec.mimic import TABLE_COLUMNS
-from cec.mimic4 import COLUMNS
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import read_dataset, read_jsonl
+from cec.readers.mimic4 import COLUMNS
+from cec.readers.tables import TABLE_COLUMNS
 from tests.conftest import mini_tables, write_table
 from tests.test_mimic4 import _write as write4
 

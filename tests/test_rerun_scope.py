@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from cec.config import load_config
+from cec.plumbing.config import load_config
 from tests.conftest import REPO
 from tests.tiny_workflow import TinyRun, snakemake
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 from cec.sections import (
     SectionSettings,
     SectionTitle,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cec.codelist import read_code_list
-from cec.errors import InputError
-from cec.splits import SPLITS, patient_split, read_edin_split, stratified_patient_split
+from cec.datasets.splits import SPLITS, patient_split, read_edin_split, stratified_patient_split
+from cec.icd.code_lists import read_code_list
+from cec.plumbing.errors import InputError
 
 
 def _edin_csv(path: Path, rows: list[tuple[object, str]], header: str = "_id,split") -> Path:

@@ -346,8 +346,8 @@ def test_shared_prefix_gradient_is_accumulation_only_without_dropout(
 def test_note_budget_comes_from_the_context_window() -> None:
     """Without a fixed budget the note gets what the context window leaves around the
     longest prompt, so a typical discharge summary is read whole."""
-    from cec.errors import InputError
     from cec.llm.prompting import CutStats, EncodedNote
+    from cec.plumbing.errors import InputError
 
     llama = Backbone.from_config(
         "llama3_8b",

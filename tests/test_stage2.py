@@ -253,7 +253,7 @@ def test_answer_tokens_are_checked_for_fig4(tiny) -> None:  # noqa: ANN001
 def test_template_without_macros_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jinja2"
     bad.write_text("{% macro head() %}x{% endmacro %}")
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     with pytest.raises(InputError, match="after_note"):
         LabelTemplate.load(str(bad))

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cec.codelist import read_code_list
-from cec.io import read_jsonl
-from cec.mimic import TABLE_COLUMNS
-from cec.prepare import PrepareOptions, prepare_dataset
-from cec.splits import find_split_files
+from cec.datasets.mimic3 import PrepareOptions, prepare_dataset
+from cec.datasets.splits import find_split_files
+from cec.icd.code_lists import read_code_list
+from cec.plumbing.io import read_jsonl
+from cec.readers.tables import TABLE_COLUMNS
 from cec.synth.plan import SPLITS, Plan
 from cec.synth.writer import write_synthetic_mimic
 from tests.conftest import REPO, assert_same_output_but_wall_time

@@ -1,5 +1,6 @@
 """The synthetic MIMIC-IV: its ICD-10 knowledge overlay, MIMIC-IV v2.2's exact shape, both
-ICD versions, split files, readability by cec.mimic4, determinism and text-label coupling."""
+ICD versions, split files, readability by cec.readers.mimic4, determinism and text-label
+coupling."""
 
 from __future__ import annotations
 
@@ -15,12 +16,18 @@ from typing import Any
 import pytest
 import yaml
 
-from cec.codelist import read_code_list
-from cec.errors import InputError
-from cec.icd9 import Icd9Hierarchy
-from cec.icd10 import Icd10Hierarchy
-from cec.mimic4 import COLUMNS, TABLES, read_admission_codes, read_discharge_notes, read_titles
-from cec.splits import read_edin_split
+from cec.datasets.splits import read_edin_split
+from cec.icd.code_lists import read_code_list
+from cec.icd.icd9 import Icd9Hierarchy
+from cec.icd.icd10 import Icd10Hierarchy
+from cec.plumbing.errors import InputError
+from cec.readers.mimic4 import (
+    COLUMNS,
+    TABLES,
+    read_admission_codes,
+    read_discharge_notes,
+    read_titles,
+)
 from cec.synth.knowledge import (
     icd10_gem_mappings,
     load_icd10_knowledge,
@@ -309,7 +316,7 @@ def test_exact_columns(synth: Path) -> None:
     for name, columns in EXACT_COLUMNS.items():
         with gzip.open(synth / f"{name}.csv.gz", "rt", encoding="utf-8", newline="") as fh:
             assert fh.readline() == ",".join(columns) + "\n", name
-    for name, (folder, used) in TABLES.items():  # what cec.mimic4 reads is there
+    for name, (folder, used) in TABLES.items():  # what cec.readers.mimic4 reads is there
         assert set(used) <= set(EXACT_COLUMNS[f"{folder}/{name}"]), name
     for version, path in (
         (9, "splits/mimic4_icd9_split.csv"),

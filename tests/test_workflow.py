@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import yaml
 
-from cec.config import load_config, with_base
-from cec.io import read_jsonl
 from cec.llm.token_meter import parse_compute
-from cec.logs import MODULES_LINE, STARTED_LINE
+from cec.plumbing.config import SCHEMA, load_config, with_base
+from cec.plumbing.io import read_jsonl
+from cec.plumbing.logs import MODULES_LINE, STARTED_LINE
 from tests.conftest import REPO
 from tests.test_scheduler_limits import peak
 from tests.tiny_workflow import TinyRun, copy_workflow, snakemake
@@ -453,7 +453,7 @@ def test_default_and_paper_configs_are_valid(
     monkeypatch.chdir(REPO)  # a `base` is named from the working directory
     for name in ("config.yaml", "mimic3.yaml", "tiny.yaml", "mimic4.yaml", "demo_mimic4.yaml"):
         config = with_base(yaml.safe_load((REPO / "config" / name).read_text()))
-        validate(config, str(REPO / "config" / "schema.yaml"))
+        validate(config, str(SCHEMA))
     raw = yaml.safe_load((REPO / "config" / "mimic3.yaml").read_text())
     # the paper's constants live in the schema, once: the paper config adds only what
     # Appendix A leaves open (gradient checkpointing, from the full-scale rehearsal)

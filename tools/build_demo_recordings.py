@@ -26,9 +26,9 @@ import yaml
 from cec.concepts.client import ApiSettings
 from cec.concepts.generate import GenerationSettings, generate_concepts
 from cec.concepts.prompts import code_rows
-from cec.config import load_config
-from cec.prepare import code_table_rows
-from cec.prepare_mimic4 import shipped_code_rows
+from cec.datasets.mimic3 import code_table_rows
+from cec.datasets.mimic4 import shipped_code_rows
+from cec.plumbing.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 HANDWRITTEN = REPO / "src" / "cec" / "resources" / "concepts" / "handwritten"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from cec.errors import InputError, os_error_message
+from cec.plumbing.errors import InputError, os_error_message
 
 # --------------------------------------------------------------------- option values
 # Every numeric option is parsed by one of the functions below, so that a value that makes
@@ -26,8 +26,8 @@ SPLIT_SIZE_MAX = ADMISSIONS_MAX
 OTHER_NOTES_MAX = 1000.0  # per admission; MIMIC-III has about 35
 NOTE_WORDS_MAX = 100000.0  # mean words per discharge summary; MIMIC-III's: about 1,500
 BOOTSTRAP_MAX = 100_000  # each resample recomputes every metric
-K_MAX = 99  # the methods' cec_k1 .. cec_k99 (config/schema.yaml)
-SHARE_TOLERANCE = 1e-6  # what the config check allows split_fractions' sum (cec.config)
+K_MAX = 99  # the methods' cec_k1 .. cec_k99 (the config schema)
+SHARE_TOLERANCE = 1e-6  # what the config check allows split_fractions' sum (cec.plumbing.config)
 
 
 class _UsageError(Exception):
@@ -220,7 +220,7 @@ def _cmd_synth_iv(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from cec.splits import find_split_files
+    from cec.datasets.splits import find_split_files
 
     if (args.mimic_dir is None) == (args.mimic4_dir is None):
         raise InputError("give --mimic-dir (MIMIC-III) or --mimic4-dir (MIMIC-IV), not both")
@@ -229,7 +229,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     for flag, value in (("--icd-version", args.icd_version), ("--edin-split", args.edin_split)):
         if value is not None:
             raise InputError(f"{flag} is for --mimic4-dir (MIMIC-III is all ICD-9)")
-    from cec.prepare import PrepareOptions, prepare_dataset
+    from cec.datasets.mimic3 import PrepareOptions, prepare_dataset
 
     opts = PrepareOptions(
         seed=args.seed,
@@ -245,8 +245,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _prepare_mimic4(args: argparse.Namespace) -> int:
-    from cec.prepare_mimic4 import Mimic4Options, prepare_mimic4_dataset
-    from cec.splits import find_split_files
+    from cec.datasets.mimic4 import Mimic4Options, prepare_mimic4_dataset
+    from cec.datasets.splits import find_split_files
 
     if args.keep_error_notes or args.code_format != "exact":
         raise InputError("--keep-error-notes and --code-format are for MIMIC-III (--mimic-dir)")
@@ -460,7 +460,7 @@ def _check_metrics_output(out: Path, inputs: dict[str, Path | None]) -> None:
     """The metrics file must be a new or regular file that is none of the inputs: writing
     it replaces what is there whole (an input would be lost; a device such as /dev/full
     would be replaced by a file)."""
-    from cec.io import check_output_file
+    from cec.plumbing.io import check_output_file
 
     for flag, path in inputs.items():
         if path is not None and _same_file(out, path):
@@ -479,7 +479,7 @@ def _check_metrics_output(out: Path, inputs: dict[str, Path | None]) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from cec.evaluation.metrics import evaluate_files, prediction_codes
     from cec.evaluation.run import label_codes
-    from cec.io import write_json
+    from cec.plumbing.io import write_json
 
     if (args.dev_pred is None) != (args.dev_gold is None):
         raise InputError("give both --dev-pred and --dev-gold, or neither")
@@ -515,8 +515,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_code(args: argparse.Namespace) -> int:
-    from cec.code_note import code_note, format_result
-    from cec.config import load_config
+    from cec.coder import code_note, format_result
+    from cec.plumbing.config import load_config
 
     result = code_note(
         args.note,

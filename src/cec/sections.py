@@ -61,8 +61,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from cec.errors import InputError
-from cec.io import atomic_write, read_jsonl, write_json
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_write, read_jsonl, write_json
 
 #: The sections the paper names plus those MIMIC-III coders rely on most, in priority order:
 #: a caller that truncates the view to a token budget loses the least relevant ones first.

@@ -4,7 +4,7 @@ import logging
 
 from cec.llm.backbones import Backbone
 from cec.llm.convert import build_backbone
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,8 +1,8 @@
-"""Snakemake adapter: rule code_table -> cec.dataset_sources.write_configured_code_table
+"""Snakemake adapter: rule code_table -> cec.datasets.sources.write_configured_code_table
 (no note is read)."""
 
-from cec.dataset_sources import write_configured_code_table
-from cec.logs import job_log
+from cec.datasets.sources import write_configured_code_table
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,11 +1,11 @@
-"""Snakemake adapter: rule concept_coverage -> cec.coverage.write_coverage (Appendix D)."""
+"""Snakemake adapter: rule concept_coverage -> cec.concepts.coverage.write_coverage (Appendix D)."""
 
 import logging
 from pathlib import Path
 
+from cec.concepts.coverage import write_coverage
 from cec.concepts.dedup import read_code_phrases
-from cec.coverage import write_coverage
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

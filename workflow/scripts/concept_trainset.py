@@ -3,9 +3,9 @@
 import logging
 from pathlib import Path
 
-from cec.artifacts import read_code_concepts
-from cec.io import read_dataset
-from cec.logs import job_log
+from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.io import read_dataset
+from cec.plumbing.logs import job_log
 from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, write_trainset
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

@@ -1,9 +1,9 @@
-"""Snakemake adapter: rule count_codes -> cec.prepare_mimic4.write_code_list (hosp/ only)."""
+"""Snakemake adapter: rule count_codes -> cec.datasets.mimic4.write_code_list (hosp/ only)."""
 
 import logging
 
-from cec.logs import job_log
-from cec.prepare_mimic4 import write_code_list
+from cec.datasets.mimic4 import write_code_list
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

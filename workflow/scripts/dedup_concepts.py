@@ -4,7 +4,7 @@ import logging
 from pathlib import Path
 
 from cec.concepts.dedup import counts_line, write_concept_set
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -3,7 +3,7 @@
 import logging
 
 from cec.evaluation.run import evaluate_method
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -3,12 +3,12 @@
 import logging
 from pathlib import Path
 
-from cec.artifacts import read_code_table
 from cec.concepts.client import ApiSettings
 from cec.concepts.generate import GenerationSettings, generate_concepts, write_raw
 from cec.concepts.guard import NoteShingleGuard
 from cec.concepts.prompts import code_rows
-from cec.logs import job_log
+from cec.plumbing.artifacts import read_code_table
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -2,9 +2,9 @@
 
 import logging
 
-from cec.artifacts import read_code_concepts
-from cec.io import read_dataset
-from cec.logs import job_log
+from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.io import read_dataset
+from cec.plumbing.logs import job_log
 from cec.stage2.trainset import build_label_trainset, code_titles, write_label_trainset
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from cec.evaluation import tables
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -3,8 +3,8 @@
 import logging
 
 from cec.concepts.guard import NoteShingleGuard
-from cec.io import read_jsonl
-from cec.logs import job_log
+from cec.plumbing.io import read_jsonl
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

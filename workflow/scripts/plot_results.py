@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from cec.evaluation.run import plot_loss_curves, plot_per_code_f1, plot_pr_curves
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

@@ -1,8 +1,8 @@
 """Snakemake adapter: rules predict_labels / predict_cec -> cec.stage2.run.predict_split."""
 
-from cec.artifacts import read_code_concepts
 from cec.llm.backbones import Backbone
-from cec.logs import job_log
+from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.logs import job_log
 from cec.sections import NoteView
 from cec.stage2.methods import method
 from cec.stage2.run import PredictionInputs, PredictionSettings, predict_split

@@ -1,10 +1,10 @@
-"""Snakemake adapter: rule prepare_dataset -> cec.dataset_sources.prepare_configured."""
+"""Snakemake adapter: rule prepare_dataset -> cec.datasets.sources.prepare_configured."""
 
 import logging
 from pathlib import Path
 
-from cec.dataset_sources import prepare_configured
-from cec.logs import job_log
+from cec.datasets.sources import prepare_configured
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

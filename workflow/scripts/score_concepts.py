@@ -2,9 +2,9 @@
 
 import logging
 
-from cec.artifacts import read_code_concepts
 from cec.llm.backbones import Backbone
-from cec.logs import job_log
+from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.logs import job_log
 from cec.sections import NoteView
 from cec.stage1.run import ScoringFiles, score_notes
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 from cec.sections import SectionSettings, write_section_report
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive

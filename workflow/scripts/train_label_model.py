@@ -4,7 +4,7 @@ import logging
 
 from cec.llm.backbones import Backbone
 from cec.llm.lora import LoraSettings, TrainingFiles, TrainingOptions
-from cec.logs import job_log
+from cec.plumbing.logs import job_log
 from cec.sections import NoteView
 from cec.stage2.run import train_label_model
 

@@ -7,8 +7,8 @@ import yaml
 
 from cec.evaluation.summary import write_summary
 from cec.evaluation.tables import load_metrics
-from cec.io import atomic_write
-from cec.logs import job_log
+from cec.plumbing.io import atomic_write
+from cec.plumbing.logs import job_log
 
 snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
 

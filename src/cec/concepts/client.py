@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 
 log = logging.getLogger(__name__)
 REDACTED = "[API key]"

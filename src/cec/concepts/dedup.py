@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from cec.artifacts import read_code_concepts, read_concept_texts, write_concepts
-from cec.errors import InputError
-from cec.io import atomic_write, write_json
+from cec.plumbing.artifacts import read_code_concepts, read_concept_texts, write_concepts
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_write, write_json
 
 log = logging.getLogger(__name__)
 

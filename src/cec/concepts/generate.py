@@ -30,8 +30,8 @@ from cec.concepts.prompts import (
     parent_request,
 )
 from cec.concepts.store import Recording, RecordingStore, request_key
-from cec.errors import InputError
-from cec.io import atomic_write
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_write
 
 log = logging.getLogger(__name__)
 Mode = Literal["replay", "record", "refresh"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 
 SHINGLE_WORDS = 8
 _WORD = re.compile(r"[a-z0-9]+")
@@ -57,8 +57,8 @@ def public_icd_hashes() -> np.ndarray:
     run that is public ICD text is not a leak, so it never counts as a match. Both
     versions count for every dataset: a MIMIC-IV note may quote either.
     """
-    from cec.icd9 import Icd9Hierarchy
-    from cec.icd10 import Icd10Hierarchy
+    from cec.icd.icd9 import Icd9Hierarchy
+    from cec.icd.icd10 import Icd10Hierarchy
 
     icd9 = Icd9Hierarchy.load()
     icd10 = Icd10Hierarchy.load()
@@ -98,7 +98,7 @@ class NoteShingleGuard:
     def load(cls, path: str | Path) -> NoteShingleGuard:
         # the file holds what a guard kept: public ICD text was removed before `save`, so
         # loading does not build the public set again (2 s of shingling per job)
-        from cec.artifacts import damaged
+        from cec.plumbing.artifacts import damaged
 
         try:
             hashes = np.load(path, allow_pickle=False)
@@ -115,7 +115,7 @@ class NoteShingleGuard:
         return cls(hashes, public=np.empty(0, dtype=np.uint64))
 
     def save(self, path: str | Path) -> None:
-        from cec.io import atomic_path
+        from cec.plumbing.io import atomic_path
 
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.save(fh, self.hashes, allow_pickle=False)

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import jinja2
 
-from cec.errors import InputError
 from cec.llm.prompting import template_environment, template_path
+from cec.plumbing.errors import InputError
 
 Level = Literal["parent", "leaf"]
 DEFAULT_TEMPLATES: dict[str, str] = {
@@ -34,7 +34,7 @@ class CodeRow:
 
 
 def code_rows(table: Sequence[Mapping[str, str]]) -> list[CodeRow]:
-    """CodeRows from codes.tsv rows (see cec.artifacts.read_code_table)."""
+    """CodeRows from codes.tsv rows (see cec.plumbing.artifacts.read_code_table)."""
     return [
         CodeRow(r["code"], r["description"], r["parent"], r["parent_description"]) for r in table
     ]

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 
 
 def request_key(request: dict[str, Any]) -> str:

@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from cec.errors import InputError
-from cec.io import first_undecodable_row, json_type, not_utf8, read_jsonl
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import first_undecodable_row, json_type, not_utf8, read_jsonl
 
 METRICS = (
     "auc_macro",

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 
-from cec.artifacts import read_code_table
 from cec.evaluation.metrics import (
     METRICS,
     evaluate_files,
@@ -17,7 +16,8 @@ from cec.evaluation.metrics import (
     read_predictions,
     tune_threshold,
 )
-from cec.io import write_json
+from cec.plumbing.artifacts import read_code_table
+from cec.plumbing.io import write_json
 
 
 def label_codes(codes_tsv: str | Path) -> list[str]:

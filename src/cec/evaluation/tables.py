@@ -15,7 +15,7 @@ from typing import Any
 
 import jinja2
 
-from cec.io import atomic_write
+from cec.plumbing.io import atomic_write
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "resources" / "tables"
 # A dataset is a column group of each table, titled here or by its config name; MIMIC-IV
@@ -234,7 +234,7 @@ def build_table(
     published: Mapping[str, Any],
 ) -> str:
     """The LaTeX of Table 1-4 `name`, from the settings that table reads (see
-    `cec.job_params.table`) and the metrics of its cells."""
+    `cec.plumbing.job_params.table`) and the metrics of its cells."""
     cec = params.get("cec_method")
     rule = params.get("decision_rule_first", "dev_threshold")
     note = params.get("data_note", "")

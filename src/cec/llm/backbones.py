@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 
 DTYPES = ("float32", "bfloat16", "float16")
 
@@ -94,7 +94,7 @@ class Backbone:
         if self.source == "hf":
             assert self.path is not None
             return Path(self.path)
-        from cec.artifacts import artifact
+        from cec.plumbing.artifacts import artifact
 
         return artifact("model", results, backbone=self.name)
 

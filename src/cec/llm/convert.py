@@ -11,9 +11,9 @@ import importlib.util
 import os
 from pathlib import Path
 
-from cec.errors import InputError
-from cec.io import atomic_dir
 from cec.llm.backbones import Backbone, torch_dtype
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_dir
 
 GGUF_PACKAGES = {
     # name: (python package, file inside it or None for an assembled file)

@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from cec.artifacts import check_safetensors, damaged, read_json_artifact
-from cec.errors import InputError
 from cec.llm.backbones import DTYPES, QUANT_TYPE, Backbone, load_model, torch_dtype
 from cec.llm.cpu_dtype import cpu_dtype_here
+from cec.plumbing.artifacts import check_safetensors, damaged, read_json_artifact
+from cec.plumbing.errors import InputError
 
 log = logging.getLogger(__name__)
 DEVICES = ("auto", "cpu", "cuda")

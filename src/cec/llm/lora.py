@@ -29,8 +29,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cec.io import atomic_dir
 from cec.llm.yesno import shared_prefix_loss
+from cec.plumbing.io import atomic_dir
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 
 PROMPT_DIR = Path(str(files("cec") / "resources" / "prompts"))
 

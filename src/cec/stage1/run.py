@@ -12,9 +12,6 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cec.artifacts import read_concept_texts, scores_writer
-from cec.errors import InputError
-from cec.io import read_dataset, read_jsonl, write_json
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
@@ -22,6 +19,9 @@ from cec.llm.lora import AdapterRun, LoraSettings, TrainingFiles, TrainingOption
 from cec.llm.prompting import CutStats, PromptEncoder, QuestionTemplate
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
 from cec.llm.yesno import score_shared_prefix
+from cec.plumbing.artifacts import read_concept_texts, scores_writer
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import read_dataset, read_jsonl, write_json
 from cec.sections import NoteView
 from cec.stage1.trainset import gold_concepts
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cec.io import atomic_write, write_json
+from cec.plumbing.io import atomic_write, write_json
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from cec.errors import InputError
 from cec.llm.prompting import EncodedNote, single_token_answers, template_environment, template_path
+from cec.plumbing.errors import InputError
 
 LABEL_TEMPLATE = "label_question_v1.jinja2"
 DIRECT_TEMPLATE = "direct_question_v1.jinja2"

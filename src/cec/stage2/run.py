@@ -13,15 +13,15 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cec.artifacts import read_concept_texts, read_scores
-from cec.errors import InputError
-from cec.io import atomic_write, read_dataset, read_jsonl
 from cec.llm.backbones import Backbone
 from cec.llm.cpu_dtype import cpu_dtype_here
 from cec.llm.loading import load_base_model, load_scoring_model
 from cec.llm.lora import AdapterRun, LoraSettings, TrainingFiles, TrainingOptions, fit_adapter
 from cec.llm.prompting import CutStats
 from cec.llm.token_meter import TokenMeter, log_compute, model_dtype
+from cec.plumbing.artifacts import read_concept_texts, read_scores
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_write, read_dataset, read_jsonl
 from cec.sections import NoteView
 from cec.stage2.methods import Method, variant_template
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
@@ -132,7 +132,8 @@ class PredictionSettings:
     def from_config(
         cls, stage2: Mapping[str, Any], seed: int, view: NoteView, template: str | None
     ) -> PredictionSettings:
-        """From the `stage2` values a prediction reads (`cec.job_params.stage2_prediction`)."""
+        """From the `stage2` values a prediction reads
+        (`cec.plumbing.job_params.stage2_prediction`)."""
         return cls(
             seed=int(seed),
             m=int(stage2["m"]),

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cec.artifacts import read_code_table
-from cec.io import atomic_write, write_json
+from cec.plumbing.artifacts import read_code_table
+from cec.plumbing.io import atomic_write, write_json
 from cec.stage2.sampling import CodeConcepts, ConceptView, training_rows
 
 

@@ -14,8 +14,7 @@ from typing import Any
 
 import yaml
 
-from cec.codes import CodeFormatError, Kind
-from cec.mimic4 import format_icd10
+from cec.icd.codes import CodeFormatError, Kind, format_icd10
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 NAMED_PLACEHOLDERS = frozenset(

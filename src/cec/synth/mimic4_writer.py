@@ -47,11 +47,11 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from cec.codes import Kind
-from cec.icd9 import Icd9Hierarchy
-from cec.icd10 import Icd10Hierarchy
-from cec.io import atomic_dir, write_json
-from cec.mimic4 import COLUMNS
+from cec.icd.codes import Kind
+from cec.icd.icd9 import Icd9Hierarchy
+from cec.icd.icd10 import Icd10Hierarchy
+from cec.plumbing.io import atomic_dir, write_json
+from cec.readers.mimic4 import COLUMNS
 from cec.synth.knowledge import Knowledge, load_mimic4_knowledge
 from cec.synth.notes import DischargeSummaryWriter
 from cec.synth.plan import MIN_ADMISSIONS, _sample_codes, _subjects, rng_for
@@ -298,7 +298,7 @@ def write_synthetic_mimic4(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write hosp/, note/, the split files and a manifest into `out_dir` atomically: the
-    folder is built aside and swapped in whole (see `cec.io.atomic_dir`); a non-empty
+    folder is built aside and swapped in whole (see `cec.plumbing.io.atomic_dir`); a non-empty
     folder this command did not write is refused."""
     check_synth_folder(out_dir)
     start = time.perf_counter()
@@ -386,7 +386,7 @@ def write_synthetic_mimic4(
 
 def _stored(code: str, kind: Kind, version: int, h9: Icd9Hierarchy) -> str:
     """The icd_code MIMIC-IV stores for a label string: no dot; ICD-9 zero-padded as
-    MIMIC-III's (cec.icd9's mimic_code)."""
+    MIMIC-III's (cec.icd.icd9's mimic_code)."""
     return h9.mimic_code(code, kind) if version == 9 else code.replace(".", "")
 
 

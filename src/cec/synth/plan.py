@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from cec.icd9 import Icd9Hierarchy
+from cec.icd.icd9 import Icd9Hierarchy
 from cec.synth.knowledge import Knowledge
 
 SPLITS = ("train", "dev", "test")

@@ -14,10 +14,10 @@ from typing import IO, Any
 
 from tqdm import tqdm
 
-from cec.errors import InputError
-from cec.icd9 import Icd9Hierarchy
-from cec.io import atomic_dir, check_output_folder, write_json
-from cec.mimic import QUOTED_COLUMNS, TABLE_COLUMNS
+from cec.icd.icd9 import Icd9Hierarchy
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_dir, check_output_folder, write_json
+from cec.readers.tables import QUOTED_COLUMNS, TABLE_COLUMNS
 from cec.synth.deid import Filler
 from cec.synth.knowledge import Knowledge, load_knowledge
 from cec.synth.notes import DischargeSummaryWriter, other_note, padding_words, stay_dates
@@ -99,7 +99,7 @@ def write_synthetic_mimic(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write the five tables, the split files and a manifest into `out_dir` atomically:
-    the folder is built aside and swapped in whole (see `cec.io.atomic_dir`).
+    the folder is built aside and swapped in whole (see `cec.plumbing.io.atomic_dir`).
 
     `note_words`: the mean words a discharge summary should have (None: the generator's
     own, about `cec.synth.notes.DEFAULT_MEAN_WORDS`; real MIMIC-III ones are longer, see

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from cec.errors import InputError, os_error_message
+from cec.plumbing.errors import InputError, os_error_message
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # The exit status of a job that failed on the user's input or on the file system (as `cec`)

@@ -22,8 +22,8 @@ from typing import IO, Any, cast
 
 from tqdm import tqdm
 
-from cec.errors import InputError
-from cec.io import describe_header
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import describe_header
 
 # Exact v1.4 headers (../shared/reference/mimic3_tables.md). Readers require only the
 # columns they use; the synthetic writer emits all of them in this order.
@@ -65,6 +65,8 @@ csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 # names the file, row, field and sizes or offsets, never a field's content, and shows of
 # a header only the cells that are column names the format defines (a file without its
 # header would otherwise print its first note as "the header").
+# how many examples a report or message lists (of malformed values, unknown ids)
+EXAMPLES = 5
 NOTE_TABLES = frozenset({"NOTEEVENTS", "discharge", "discharge_detail"})
 
 

@@ -18,10 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cec.codes import CodeFormatError, Kind, code_text
-from cec.errors import InputError
-from cec.io import read_text_lines
-from cec.mimic4 import format_icd10
+from cec.icd.codes import CodeFormatError, Kind, code_text, format_icd10
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import read_text_lines
 
 _PROCEDURE = re.compile(r"^\d{2}\.\d{1,2}$")
 _DIAGNOSIS = re.compile(r"^(\d{3}|V\d{2})(\.\d{1,2})?$|^E\d{3}(\.\d)?$")
@@ -46,7 +45,7 @@ def kind_of_dotted(code: str) -> Kind | None:
 
 def kind_of_icd10(code: str) -> Kind | None:
     """The kind of an ICD-10 label string, or None if it is not one as the workflow writes
-    them (`cec.mimic4.format_icd10`: CM dotted after the category, PCS without a dot)."""
+    them (`cec.readers.mimic4.format_icd10`: CM dotted after the category, PCS without a dot)."""
     kind: Kind = "procedure" if len(code) == 7 and "." not in code else "diagnosis"
     try:
         return kind if format_icd10(code, kind) == code else None
@@ -66,7 +65,7 @@ _SHAPES = {
 
 def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
     """Read a code list of ICD `version` (9 or 10); `#` starts a comment. Codes are read
-    as every code reader reads them (`cec.codes.code_text`: case does not matter).
+    as every code reader reads them (`cec.icd.codes.code_text`: case does not matter).
     Returns codes in canonical (sorted) order."""
     if version not in _SHAPES:
         raise ValueError(f"version must be 9 or 10, got {version!r}")
@@ -74,7 +73,7 @@ def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
     path = Path(path)
     if not path.is_file():
         raise InputError("code list not found", file=path)
-    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.io's one rule
+    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.plumbing.io's one rule
     seen: dict[str, int] = {}
     codes: list[LabelCode] = []
     for number, line in enumerate(lines, start=1):

@@ -1,7 +1,7 @@
 """From labelled admissions with their discharge document to a dataset folder.
 
 What a dataset is does not depend on where its admissions came from: MIMIC-III
-(`cec.prepare`) and MIMIC-IV (`cec.prepare_mimic4`) each read their own tables into
+(`cec.datasets.mimic3`) and MIMIC-IV (`cec.datasets.mimic4`) each read their own tables into
 `Admissions`, and this module makes the split, counts what was dropped and why, and
 writes train/dev/test JSONL and the data report. One implementation keeps the two
 sources' datasets and reports the same in form, so that the stages after it never ask
@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cec.codelist import LabelCode
-from cec.errors import InputError
-from cec.io import check_output_folder, write_json, write_jsonl
-from cec.splits import SPLITS, unknown_ids
+from cec.datasets.splits import SPLITS, unknown_ids
+from cec.icd.code_lists import LabelCode
+from cec.plumbing.artifacts import write_code_rows
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_dir, check_output_folder, write_json, write_jsonl
+from cec.readers.tables import EXAMPLES
 
 log = logging.getLogger(__name__)
 
-EXAMPLES = 5
 DATASET_FILES = (*(f"{split}.jsonl" for split in SPLITS), "codes.tsv", "data_report.json")
 
 
@@ -51,20 +52,28 @@ class Admissions:
         return {h for h, codes in self.labels.items() if codes}
 
 
+@dataclass(frozen=True)
+class SplitPlan:
+    """How a source's admissions are split: the lists given (`given`, with the file each
+    came from in `sources`), or made by `make` over the eligible admissions, as `made`
+    says in the data report; and the sizes a paper reports for the split, if any."""
+
+    given: Mapping[str, list[int]] | None
+    sources: Mapping[str, str | Path] | None
+    make: Callable[[set[int]], dict[str, list[int]]]
+    made: dict[str, Any]
+    literature_sizes: Mapping[str, int] | None = None
+
+
 def warn(report: dict[str, Any], message: str) -> None:
     report["warnings"].append(message)
     log.warning(message)
 
 
-def choose_split(
-    found: Admissions,
-    split_lists: Mapping[str, list[int]] | None,
-    split_files: Mapping[str, str | Path] | None,
-    make_split: Callable[[set[int]], dict[str, list[int]]],
-    report: dict[str, Any],
-    describe_made_split: dict[str, Any],
+def _choose_split(
+    found: Admissions, split: SplitPlan, report: dict[str, Any]
 ) -> dict[str, list[int]]:
-    """Train/dev/test admission ids: the given lists, or `make_split(eligible)`.
+    """Train/dev/test admission ids: the given lists, or `split.make(eligible)`.
 
     Every admission that is not in the dataset is counted under its reason in
     report["admissions"]["dropped"], so that a user can reconcile our counts with a paper's.
@@ -87,6 +96,7 @@ def choose_split(
     drop("has listed code but no discharge summary", with_listed - discharge)
     eligible = with_listed & discharge
     admissions["with_listed_code_and_discharge_summary"] = len(eligible)
+    split_lists, split_files = split.given, split.sources
     if split_lists is not None:
         assert split_files is not None
         for split, ids in split_lists.items():
@@ -119,8 +129,8 @@ def choose_split(
             },
         }
     else:
-        split_ids = make_split(eligible)
-        report["split"] = dict(describe_made_split)
+        split_ids = split.make(eligible)
+        report["split"] = dict(split.made)
         warn(
             report,
             "no split files given: made a seeded patient-level split; numbers are not "
@@ -135,7 +145,7 @@ def choose_split(
     return split_ids
 
 
-def compare_sizes(report: dict[str, Any], literature: Mapping[str, int] | None) -> None:
+def _compare_sizes(report: dict[str, Any], literature: Mapping[str, int] | None) -> None:
     """Warn where the split sizes differ from the ones a paper reports."""
     if not literature:
         return
@@ -164,7 +174,7 @@ def _length_stats(values: list[int]) -> dict[str, float]:
     }
 
 
-def build_records(
+def _build_records(
     codes: list[LabelCode],
     found: Admissions,
     split_ids: Mapping[str, list[int]],
@@ -238,10 +248,51 @@ def check_dataset_folder(out_dir: str | Path) -> None:
             )
 
 
-def write_dataset(
+def _write_dataset(
     out_dir: Path, records: Mapping[str, list[dict[str, Any]]], report: dict[str, Any]
 ) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
         write_jsonl(out_dir / f"{split}.jsonl", records[split])
     write_json(out_dir / "data_report.json", report)
+
+
+def check_dataset_output(out_dir: str | Path, whole_folder: bool) -> None:
+    """Before reading any input: a folder `cec prepare` builds whole must be one it may
+    replace; under Snakemake (which made the folder) it must be writable."""
+    if whole_folder:
+        check_dataset_folder(out_dir)
+    else:
+        check_output_folder(Path(out_dir))
+
+
+def assemble(
+    found: Admissions,
+    codes: list[LabelCode],
+    split: SplitPlan,
+    report: dict[str, Any],
+    code_rows: Callable[[dict[str, Any]], list[dict[str, str]]],
+    out_dir: str | Path,
+    *,
+    write_codes: bool,
+) -> dict[str, Any]:
+    """Split, count and write one dataset from what a source read; returns the report.
+
+    `code_rows` makes the codes.tsv rows (and notes its findings in the report) after the
+    records are built. With `write_codes` the folder is the dataset's alone: built aside
+    and swapped in whole, so that a killed run leaves the old dataset or the new one,
+    never a mix. Without it (under Snakemake, where rule code_table writes codes.tsv) each
+    file is renamed into place only when complete, the report last, and Snakemake removes
+    the outputs of a job that did not finish."""
+    out_dir = Path(out_dir)
+    split_ids = _choose_split(found, split, report)
+    _compare_sizes(report, split.literature_sizes)
+    records = _build_records(codes, found, split_ids, report)
+    rows = code_rows(report)
+    if write_codes:
+        with atomic_dir(out_dir) as tmp:
+            _write_dataset(tmp, records, report)
+            write_code_rows(tmp / "codes.tsv", rows)
+    else:
+        _write_dataset(out_dir, records, report)
+    return report

@@ -2,10 +2,10 @@
 
 A dataset holds the admissions coded in one ICD version (MIMIC-IV switched from ICD-9
 to ICD-10 in October 2015; no admission mixes the two), labelled with the codes of its
-code list, each with its one discharge document (`cec.mimic4.collect_discharge_notes`:
+code list, each with its one discharge document (`cec.readers.mimic4.collect_discharge_notes`:
 the discharge summaries of the admission in note_seq order, then any addenda). The
 split is Edin et al.'s published split file when given, else a seeded patient-level
-split stratified by each patient's rarest label (`cec.splits.stratified_patient_split`).
+split stratified by each patient's rarest label (`cec.datasets.splits.stratified_patient_split`).
 
 Code lists are files of label strings (`config/codes/mimic4_*.txt`), or are counted
 from the code tables by `write_code_list`: the codes of the version ranked by the number
@@ -22,22 +22,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cec.artifacts import write_code_rows
-from cec.codelist import LabelCode, read_code_list
-from cec.codes import Kind
-from cec.dataset_assembly import (
-    Admissions,
-    build_records,
-    check_dataset_folder,
-    choose_split,
-    compare_sizes,
-    write_dataset,
-)
-from cec.errors import InputError
-from cec.icd9 import Icd9Hierarchy
-from cec.icd10 import Icd10Hierarchy
-from cec.io import atomic_dir, atomic_path, check_output_folder
-from cec.mimic4 import (
+from cec.datasets.assembly import Admissions, SplitPlan, assemble, check_dataset_output
+from cec.datasets.splits import SPLITS, load_split_files, read_edin_split, stratified_patient_split
+from cec.icd.code_lists import LabelCode, read_code_list
+from cec.icd.codes import Kind
+from cec.icd.icd9 import Icd9Hierarchy
+from cec.icd.icd10 import Icd10Hierarchy
+from cec.plumbing.artifacts import write_code_rows
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_path
+from cec.readers.mimic4 import (
     SOURCE,
     TABLES,
     code_counts,
@@ -46,7 +40,6 @@ from cec.mimic4 import (
     read_titles,
     table_path,
 )
-from cec.splits import SPLITS, load_split_files, read_edin_split, stratified_patient_split
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +48,7 @@ DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.65, "dev": 0.10, "test": 0.25}
 
 @dataclass
 class Mimic4Options:
-    """Choices of a MIMIC-IV dataset; defaults are documented in config/schema.yaml."""
+    """Choices of a MIMIC-IV dataset; defaults are documented in the config schema."""
 
     version: int = 10
     seed: int = 13
@@ -197,10 +190,7 @@ def prepare_mimic4_dataset(
     opts = opts or Mimic4Options()
     _check_version(opts.version)
     root, out_dir = Path(root), Path(out_dir)
-    if write_codes:
-        check_dataset_folder(out_dir)  # before reading gigabytes of input
-    else:
-        check_output_folder(out_dir)  # writable? (under Snakemake, which made it)
+    check_dataset_output(out_dir, write_codes)  # before reading gigabytes of input
     codes = read_code_list(codes_file, opts.version)
     listed = {c.code for c in codes}
     for name in TABLES:  # fail fast on a missing table, before any long pass
@@ -247,32 +237,29 @@ def prepare_mimic4_dataset(
         discharge_hadms=notes.hadms,
         documents={h: (text, parts) for h, (_, text, parts) in notes.documents.items()},
     )
-    made = {
-        "source": "seeded patient-level split stratified by each patient's rarest label "
-        "(no split file given)",
-        "seed": opts.seed,
-        "fractions": dict(opts.fractions),
-    }
-    split_ids = choose_split(
-        found,
-        split_lists,
-        split_sources,
-        lambda eligible: stratified_patient_split(
+    split = SplitPlan(
+        given=split_lists,
+        sources=split_sources,
+        make=lambda eligible: stratified_patient_split(
             {h: subjects[h] for h in eligible}, labels, opts.fractions, opts.seed
         ),
-        report,
-        made,
+        made={
+            "source": "seeded patient-level split stratified by each patient's rarest "
+            "label (no split file given)",
+            "seed": opts.seed,
+            "fractions": dict(opts.fractions),
+        },
+        literature_sizes=opts.literature_sizes,
     )
-    compare_sizes(report, opts.literature_sizes)
-    records = build_records(codes, found, split_ids, report)
-    rows = code_rows(codes, titles, opts.version, report)
-    if write_codes:
-        with atomic_dir(out_dir) as tmp:
-            write_dataset(tmp, records, report)
-            write_code_rows(tmp / "codes.tsv", rows)
-    else:
-        write_dataset(out_dir, records, report)  # rule code_table writes codes.tsv
-    return report
+    return assemble(
+        found,
+        codes,
+        split,
+        report,
+        lambda rep: code_rows(codes, titles, opts.version, rep),
+        out_dir,
+        write_codes=write_codes,
+    )
 
 
 def shipped_code_rows(codes_file: str | Path, version: int) -> list[dict[str, str]]:

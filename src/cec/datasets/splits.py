@@ -12,8 +12,8 @@ import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from cec.errors import InputError
-from cec.io import describe_header, read_text_lines
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import describe_header, read_text_lines
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
@@ -43,7 +43,7 @@ def find_split_files(split_dir: str | Path) -> dict[str, Path]:
 def read_split_file(path: str | Path) -> list[int]:
     """Read HADM_IDs, one per line; an optional header line naming HADM_ID is skipped."""
     path = Path(path)
-    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.io's one rule
+    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.plumbing.io's one rule
     ids: list[int] = []
     seen: set[int] = set()
     for number, line in enumerate(lines, start=1):
@@ -150,7 +150,7 @@ def _edin_rows(path: Path) -> list[tuple[int, str, str]]:
             raise InputError(f"not an Edin et al. split file ({exc})", file=path) from None
         pairs = zip(table["_id"], table["split"], strict=True)
         return [(number, str(i), str(s)) for number, (i, s) in enumerate(pairs, start=2)]
-    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.io's one rule
+    lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.plumbing.io's one rule
     header = [h.strip().strip('"') for h in (lines[0] if lines else "").split(",")]
     if "_id" not in header or "split" not in header:
         shown = describe_header(header, ("_id", "split"), private=False) if lines else "nothing"

@@ -2,9 +2,10 @@
 
 MIMIC-IV keeps ICD-9 and ICD-10 codes side by side (the switch came in October 2015): each
 row of `diagnoses_icd` / `procedures_icd` carries `icd_code` without a dot and
-`icd_version` (9 or 10). Label strings are written as the literature writes them:
+`icd_version` (9 or 10). Label strings are written as the literature writes them
+(`cec.icd.codes.format_icd`):
 
-- ICD-9 (both kinds): as for MIMIC-III (`cec.codes.format_code`): 584.9, 96.71;
+- ICD-9 (both kinds): as for MIMIC-III (`cec.icd.codes.format_code`): 584.9, 96.71;
 - ICD-10-CM (diagnoses): a dot after the 3-character category when more follow: I50.9,
   S72.001A; a bare category stays as it is (A00 is not a billable code but a valid string);
 - ICD-10-PCS (procedures): the 7 characters without a dot: 0DTJ4ZZ.
@@ -13,22 +14,21 @@ A diagnosis and a procedure never share a string within a version: ICD-10-PCS co
 characters without a dot, an ICD-10-CM code longer than 3 characters always has one, and
 ICD-9 procedures put their dot after 2 digits, diagnoses after 3 (or 4 for E codes).
 
-Every reader streams in bounded memory (`cec.mimic.TableReader`), validates the columns it
+Every reader streams in bounded memory (`cec.readers.tables.TableReader`), validates the columns it
 uses, and raises `InputError` with the file, row and field of anything malformed.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from cec import mimic
-from cec.codes import CodeFormatError, Kind, code_text, format_code
-from cec.errors import InputError
-from cec.mimic import Row, TableReader
+from cec.icd.codes import CodeFormatError, Kind, format_icd
+from cec.plumbing.errors import InputError
+from cec.readers import tables
+from cec.readers.tables import Row, TableReader
 
 SOURCE = "MIMIC-IV v2.2"
 # table -> (folder under the MIMIC-IV root, the columns the readers use)
@@ -75,15 +75,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 CODE_TABLES: dict[Kind, str] = {"diagnosis": "diagnoses_icd", "procedure": "procedures_icd"}
-_CM = re.compile(r"[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?")  # category + up to 4 more
-_PCS = re.compile(r"[0-9A-HJ-NP-Z]{7}")  # 7 characters; PCS never uses I or O
 
 
 def table_path(root: str | Path, name: str) -> Path:
     """`{root}/{hosp|note}/{name}.csv.gz` or `.csv`: MIMIC-IV's own layout (both there:
-    refused, see `cec.mimic.table_path`)."""
+    refused, see `cec.readers.tables.table_path`)."""
     folder, _ = TABLES[name]
-    return mimic.table_path(Path(root) / folder, name, source=SOURCE, shown=f"{folder}/{name}")
+    return tables.table_path(Path(root) / folder, name, source=SOURCE, shown=f"{folder}/{name}")
 
 
 def open_table(root: str | Path, name: str, *, progress: bool = False) -> TableReader:
@@ -98,37 +96,6 @@ def open_table(root: str | Path, name: str, *, progress: bool = False) -> TableR
         source=SOURCE,
         columns=COLUMNS[f"{folder}/{name}"],
     )
-
-
-def format_icd10(raw: str, kind: Kind) -> str:
-    """The label string of an ICD-10 code as MIMIC-IV stores it (no dot): ICD-10-CM with a
-    dot after the category, ICD-10-PCS as its 7 characters. Idempotent for CM strings
-    whose dot is already after the category. Raises CodeFormatError naming the value."""
-    text = code_text(raw) if isinstance(raw, str) else ""
-    if kind == "procedure":
-        if not _PCS.fullmatch(text):
-            raise CodeFormatError(
-                f"ICD-10-PCS code {raw!r} must be 7 letters or digits (no I or O, no dot)"
-            )
-        return text
-    if kind != "diagnosis":
-        raise CodeFormatError(f"unknown code kind {kind!r} (diagnosis or procedure)")
-    undotted = text.replace(".", "", 1) if text[3:4] == "." else text
-    if not _CM.fullmatch(undotted):
-        raise CodeFormatError(
-            f"ICD-10-CM code {raw!r} must be a letter, a digit, a digit or letter, then up "
-            "to 4 more letters or digits (a dot only after the third character)"
-        )
-    return undotted if len(undotted) == 3 else f"{undotted[:3]}.{undotted[3:]}"
-
-
-def format_icd(raw: str, version: int, kind: Kind) -> str:
-    """The label string of a MIMIC-IV code of either version."""
-    if version == 9:
-        return format_code(raw, kind)
-    if version == 10:
-        return format_icd10(raw, kind)
-    raise CodeFormatError(f"icd_version {version!r} is neither 9 nor 10")
 
 
 def _label(reader: TableReader, row: Row, version: int, kind: Kind) -> str:

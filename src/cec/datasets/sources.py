@@ -27,7 +27,7 @@ def prepare_configured(
 ) -> dict[str, Any]:
     """Prepare one dataset in place (codes.tsv is rule code_table's); the data report."""
     if is_mimic4(settings):
-        from cec.prepare_mimic4 import Mimic4Options, prepare_mimic4_dataset
+        from cec.datasets.mimic4 import Mimic4Options, prepare_mimic4_dataset
 
         opts = Mimic4Options(
             version=int(settings.get("icd_version", 9)),
@@ -44,7 +44,7 @@ def prepare_configured(
             split_files=split_files,
             write_codes=False,
         )
-    from cec.prepare import PrepareOptions, prepare_dataset
+    from cec.datasets.mimic3 import PrepareOptions, prepare_dataset
 
     if edin_split is not None:
         raise ValueError("an Edin et al. split file is for a MIMIC-IV dataset")
@@ -64,11 +64,11 @@ def write_configured_code_table(
 ) -> dict[str, Any]:
     """codes.tsv of one dataset from its code list and its source's dictionaries."""
     if is_mimic4(settings):
-        from cec.prepare_mimic4 import write_code_table as write_mimic4_code_table
+        from cec.datasets.mimic4 import write_code_table as write_mimic4_code_table
 
         return write_mimic4_code_table(
             mimic_dir, codes, out_path, int(settings.get("icd_version", 9))
         )
-    from cec.prepare import write_code_table
+    from cec.datasets.mimic3 import write_code_table
 
     return write_code_table(mimic_dir, codes, out_path, settings.get("code_format", "exact"))

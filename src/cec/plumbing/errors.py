@@ -48,7 +48,8 @@ def os_error_message(exc: OSError, out: str | Path | None = None) -> str:
     permission denied): `file PATH: REASON`, from the error's own fields and never from
     `exc.args`, which may hold what was being read or written. A write error carries no
     path: it is the output's, `out`. A path inside a temporary sibling of the output
-    (`cec.io`'s `.NAME.HOST-PID.*.part`) is reported as the output, the name the user gave."""
+    (`cec.plumbing.io`'s `.NAME.HOST-PID.*.part`) is reported as the output, the name the
+    user gave."""
     reason = exc.strerror or f"{type(exc).__name__} (an operating-system error)"
     if not isinstance(exc.filename, str | bytes | os.PathLike):  # None, or a descriptor
         return f"file {out}: {reason}" if out is not None else reason

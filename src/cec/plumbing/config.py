@@ -1,7 +1,8 @@
 """Reading a workflow config outside Snakemake, with the schema's defaults filled in.
 
 The paper's constants (Appendix A, gamma, k, m, the prompts, batch sizes) are defaults in
-`config/schema.yaml`, and each config file holds only what differs from them. Snakemake
+the config schema (`src/cec/resources/config.schema.yaml`, package data, so that an
+installed `cec` finds it too), and each config file holds only what differs from them. Snakemake
 fills the defaults when the Snakefile validates its config; Python code that reads a
 config by itself (`cec code`, the benchmarks) calls `load_config`, which does the same, so
 that every reader sees the same values.
@@ -12,14 +13,16 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from cec.errors import InputError
+from cec.plumbing.errors import InputError
 
-SCHEMA = Path(__file__).resolve().parents[2] / "config" / "schema.yaml"
+# the one schema of every config: the Snakefile validates with it, `load_config` too
+SCHEMA = Path(str(files("cec") / "resources" / "config.schema.yaml"))
 
 
 def _with_defaults(validator_class: Any) -> Any:
@@ -150,7 +153,7 @@ def _check_lora_overrides(config: dict[str, Any], origin: str | Path) -> None:
     """A `lora_overrides` key names a backbone the stage trains and, before a slash, a
     configured dataset: a misspelt key would otherwise never apply, silently training the
     full-precision adapter a user meant to replace."""
-    from cec.job_params import override_key_problem
+    from cec.plumbing.job_params import override_key_problem
 
     datasets = set(config.get("datasets") or {})
     for stage in ("stage1", "stage2"):
@@ -202,9 +205,7 @@ def load_config(path: str | Path, schema: str | Path | None = None) -> dict[str,
 
     path = Path(path)
     config = with_base(read_config_file(path), path)
-    schema_path = Path(schema) if schema is not None else path.parent / "schema.yaml"
-    if not schema_path.is_file():
-        schema_path = SCHEMA
+    schema_path = Path(schema) if schema is not None else SCHEMA
     rules = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
     try:
         _with_defaults(Draft202012Validator)(rules).validate(config)

@@ -1,6 +1,6 @@
 """The ICD-10-CM and ICD-10-PCS code lists and the one-level hierarchy the workflow uses.
 
-MIMIC-IV labels need what MIMIC-III labels get from `cec.icd9`: a title, a parent and the
+MIMIC-IV labels need what MIMIC-III labels get from `cec.icd.icd9`: a title, a parent and the
 parent's title for the concept prompts and codes.tsv, and complete code lists for tests and
 synthetic d_icd_* tables. MIMIC-IV's d_icd_diagnoses / d_icd_procedures list codes of
 several fiscal years, some deleted since (E87.2 "Acidosis" was split in FY2023), so the
@@ -9,7 +9,7 @@ FY2025, headers included; ICD-10-PCS FY2024 and FY2025. Everything comes from th
 `cec/resources/icd10/` (see PROVENANCE.md there, which also says what is not covered), so
 nothing at run time depends on the network or on the packages they were exported from.
 
-Codes are MIMIC-IV label strings (`cec.mimic4.format_icd10`): ICD-10-CM dotted after the
+Codes are MIMIC-IV label strings (`cec.readers.mimic4.format_icd10`): ICD-10-CM dotted after the
 3-character category (I50.9, S72.001A; a category stays I50), ICD-10-PCS as its 7
 characters (0DTJ4ZZ). Every method also takes MIMIC's undotted form.
 
@@ -42,9 +42,8 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from cec.codes import Kind
-from cec.icd9 import CodeInfo
-from cec.mimic4 import format_icd10
+from cec.icd.codes import Kind, format_icd10
+from cec.icd.icd9 import CodeInfo
 
 CM_HEADER = ("code", "long_title", "first_release", "last_release", "source")
 CATEGORY_HEADER = ("category", "title", "block")

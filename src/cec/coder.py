@@ -16,16 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cec.artifacts import (
-    artifact,
-    damaged,
-    read_code_concepts,
-    read_code_table,
-    read_concept_texts,
-    read_json_artifact,
-    rebuild_hint,
-)
-from cec.errors import InputError
 from cec.llm.backbones import Backbone
 from cec.llm.loading import (
     check_adapter_dir,
@@ -36,6 +26,16 @@ from cec.llm.loading import (
 )
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
 from cec.llm.yesno import score_shared_prefix
+from cec.plumbing.artifacts import (
+    artifact,
+    damaged,
+    read_code_concepts,
+    read_code_table,
+    read_concept_texts,
+    read_json_artifact,
+    rebuild_hint,
+)
+from cec.plumbing.errors import InputError
 from cec.sections import NoteView
 from cec.stage2.methods import label_backbone
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate

@@ -55,8 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cec.errors import InputError
-from cec.io import atomic_path, read_jsonl, write_json
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_path, read_jsonl, write_json
 
 log = logging.getLogger(__name__)
 

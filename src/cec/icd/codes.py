@@ -184,3 +184,39 @@ def label_code(raw: str, kind: Kind, code_format: str = "exact") -> str:
     if kind == "procedure" and code_format == "caml":
         return caml_procedure(raw)
     return format_code(raw, kind)
+
+
+# ICD-10: MIMIC-IV stores codes without a dot
+_CM = re.compile(r"[A-Z][0-9][0-9A-Z]([0-9A-Z]{1,4})?")  # category + up to 4 more
+_PCS = re.compile(r"[0-9A-HJ-NP-Z]{7}")  # 7 characters; PCS never uses I or O
+
+
+def format_icd10(raw: str, kind: Kind) -> str:
+    """The label string of an ICD-10 code as MIMIC-IV stores it (no dot): ICD-10-CM with a
+    dot after the category, ICD-10-PCS as its 7 characters. Idempotent for CM strings
+    whose dot is already after the category. Raises CodeFormatError naming the value."""
+    text = code_text(raw) if isinstance(raw, str) else ""
+    if kind == "procedure":
+        if not _PCS.fullmatch(text):
+            raise CodeFormatError(
+                f"ICD-10-PCS code {raw!r} must be 7 letters or digits (no I or O, no dot)"
+            )
+        return text
+    if kind != "diagnosis":
+        raise CodeFormatError(f"unknown code kind {kind!r} (diagnosis or procedure)")
+    undotted = text.replace(".", "", 1) if text[3:4] == "." else text
+    if not _CM.fullmatch(undotted):
+        raise CodeFormatError(
+            f"ICD-10-CM code {raw!r} must be a letter, a digit, a digit or letter, then up "
+            "to 4 more letters or digits (a dot only after the third character)"
+        )
+    return undotted if len(undotted) == 3 else f"{undotted[:3]}.{undotted[3:]}"
+
+
+def format_icd(raw: str, version: int, kind: Kind) -> str:
+    """The label string of a MIMIC-IV code of either version."""
+    if version == 9:
+        return format_code(raw, kind)
+    if version == 10:
+        return format_icd10(raw, kind)
+    raise CodeFormatError(f"icd_version {version!r} is neither 9 nor 10")

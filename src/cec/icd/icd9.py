@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 
-from cec.codes import Kind, caml_procedure, category, format_code, undot
+from cec.icd.codes import Kind, caml_procedure, category, format_code, undot
 
 _LEAF_HEADER = ("code", "short_title", "long_title")
 _CATEGORY_HEADER = ("category", "title")

@@ -206,7 +206,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
 
 def _below_a_file(path: Path) -> None:
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     for parent in path.parents:
         if parent.exists() and not parent.is_dir():
@@ -225,7 +225,7 @@ def _prove_writable(folder: Path, path: Path) -> None:
     """Create and remove a temporary file in `folder`. Permission bits do not say whether
     a write will succeed (root ignores them; a read-only mount or a full quota overrides
     them), so only a real write tells; it costs one empty file."""
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     try:
         fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".probe.part", dir=folder)
@@ -241,7 +241,7 @@ def check_output_folder(path: str | Path) -> None:
     parents is, or the place it would be built in (its nearest existing ancestor, and the
     folder itself where it exists) cannot be written. Checked by a real write, before a
     command reads gigabytes of input only to find it cannot save the result."""
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -255,7 +255,7 @@ def check_output_folder(path: str | Path) -> None:
 def check_output_file(path: str | Path) -> None:
     """Fail before any work where `path` cannot become a file: it is a folder, one of its
     parents is a file, or its nearest existing parent cannot be written (a real write)."""
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     path = Path(path)
     if path.is_dir():
@@ -284,7 +284,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
 
     JSONL files hold notes: a message names the row and a character offset, never a part
     of the line."""
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     blank = None
     with open(path, "rb") as fh:
@@ -336,7 +336,7 @@ def decode_line(raw: bytes, path: str | Path, number: int) -> str:
     byte order mark on the first line is dropped; a NUL byte or bytes that are not UTF-8
     are refused naming the row and byte offset, never the bytes around them (a line may
     be a note, and binary garbage is no use on a terminal)."""
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     nul = raw.find(b"\x00")
     if nul >= 0:
@@ -357,7 +357,7 @@ def read_text_lines(path: str | Path) -> list[str]:
     return [decode_line(raw, path, n) for n, raw in enumerate(data.splitlines(), start=1)]
 
 
-# A dataset record's fields (what `build_records` writes) and what each must be.
+# A dataset record's fields (what `assemble` writes) and what each must be.
 RECORD_FIELDS: dict[str, str] = {
     "hadm_id": "an integer or a string of digits",
     "subject_id": "an integer or a string of digits",
@@ -389,7 +389,7 @@ def check_record(record: dict[str, Any], path: str | Path, row: int) -> dict[str
     else raise an InputError naming the file, row and field. A record holds a note: the
     message names the field and the JSON type found, never a value (nor the names of
     fields it does not know, which are the file's text too)."""
-    from cec.errors import InputError
+    from cec.plumbing.errors import InputError
 
     for name in RECORD_FIELDS:
         if name not in record:
@@ -402,7 +402,7 @@ def check_record(record: dict[str, Any], path: str | Path, row: int) -> dict[str
 
 def read_dataset(path: str | Path) -> Iterator[dict[str, Any]]:
     """The records of one split file of a dataset (`{split}.jsonl`, as
-    `cec.dataset_assembly.build_records` writes them), each checked by `check_record`;
+    `cec.datasets.assembly.assemble` writes them), each checked by `check_record`;
     the syntax of the file is `read_jsonl`'s to check. Here, in the shared layer, so that
     every stage that reads a dataset reads it by one rule."""
     for row, record in enumerate(read_jsonl(path), start=1):

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from cec.errors import InputError
-from cec.io import atomic_write, json_type, not_utf8, read_text_lines
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_write, json_type, not_utf8, read_text_lines
 
 # Where the workflow writes the files that Python code outside a rule (`cec code`, the
 # backbone loader) finds by name. Rules keep their literal paths (the Snakemake idiom);
@@ -174,7 +174,7 @@ def write_code_rows(path: Path, rows: list[dict[str, str]]) -> None:
 
 
 def read_code_table(path: str | Path) -> list[dict[str, str]]:
-    """Read codes.tsv back, checking its header (BOM, CRLF, NUL and non-UTF-8: cec.io's
+    """Read codes.tsv back, checking its header (BOM, CRLF, NUL and non-UTF-8: cec.plumbing.io's
     one rule for line-based files, since `cec evaluate --codes` takes a hand-made one)."""
     path = Path(path)
     lines = read_text_lines(path)
