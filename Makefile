@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench-data bench-stage1 bench-stage2 bench-learning bench-dtype bench-demo bench-paper-scale gpu-check clean
+.PHONY: install demo test lint format docs bench-data bench-stage1 bench-stage2 bench-learning bench-dtype bench-demo bench-paper-scale gpu-check clean
 
 # One install step. torch is pinned (pyproject.toml) to 2.13.0 so that a CPU machine
 # takes the local CPU wheel and never pulls a multi-GB CUDA build. The demo model ships in
@@ -32,6 +32,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests workflow benchmarks tools
 	$(BIN)/snakefmt --check Snakefile rules
 	$(BIN)/snakemake --lint
+	$(BIN)/mkdocs build --strict --quiet
+
+# The documentation site (docs/, mkdocs.yml) at http://127.0.0.1:8000, rebuilt on each edit.
+docs: $(STAMP)
+	$(BIN)/mkdocs serve
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests workflow benchmarks tools

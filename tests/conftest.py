@@ -221,7 +221,7 @@ def code_list(tmp_path: Path) -> Callable[[list[str]], Path]:
 
 def assert_same_output_but_wall_time(first: Path, second: Path, n_files: int) -> None:
     """Two generator runs with one seed: the same files, byte for byte, but for the
-    manifest, whose fields differ only in the run's wall time (what the README promises,
+    manifest, whose fields differ only in the run's wall time (what docs/synthetic.md promises,
     no more and no less)."""
     import json
 
