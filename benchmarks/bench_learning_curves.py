@@ -34,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_label_scoring import cpu_description  # noqa: E402
 
+from cec import job_params  # noqa: E402
 from cec.llm.backbones import Backbone  # noqa: E402
 from cec.llm.cpu_dtype import cpu_dtype_here  # noqa: E402
 from cec.llm.loading import load_scoring_model  # noqa: E402
@@ -239,8 +240,8 @@ def main() -> None:
     held2 = balanced_codes(dev, codes, rng, per_note=3)
     cview = ConceptView.build(code_concepts, codes, "cec")
     template2 = LabelTemplate.load(s2["templates"]["label"])
-    lora2 = s2["lora"]
-    settings2 = LoraSettings.from_config(lora2, args.steps2, s2["seeds"][0], lora2["targets"])
+    lora2 = {**job_params.stage2_training(s2, name)["lora"], "steps": args.steps2}
+    settings2 = LoraSettings(**lora2, seed=s2["seeds"][0])
 
     def eval_stage2(step: int, model: Any) -> None:
         if step not in at_steps and step != args.steps2:

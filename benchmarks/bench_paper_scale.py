@@ -205,7 +205,7 @@ def build_data(work: Path, scale: float, cfg: dict[str, Any]) -> dict[str, float
     from cec.concepts.generate import GenerationSettings, generate_concepts, write_raw
     from cec.concepts.guard import NoteShingleGuard
     from cec.concepts.prompts import code_rows
-    from cec.datasets.sources import write_configured_code_table
+    from cec.datasets.sources import Source
     from cec.plumbing.artifacts import read_code_concepts, read_code_table
     from cec.plumbing.io import read_dataset, read_jsonl
     from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, write_trainset
@@ -234,7 +234,9 @@ def build_data(work: Path, scale: float, cfg: dict[str, Any]) -> dict[str, float
              "--splits", str(mimic / "splits" / dataset), "--out", str(out),
              "--code-format", spec["code_format"], "--quiet"]
         )  # fmt: skip
-        write_configured_code_table(spec, mimic, REPO / spec["codes"], out / "codes.tsv")
+        Source.of(spec).write_code_table(
+            mimic, REPO / spec["codes"], out / "codes.tsv", spec["code_format"]
+        )
         seconds[f"prepare {dataset}"] = time.perf_counter() - start
         start = time.perf_counter()
         splits = ("train", "dev", "test")
@@ -396,17 +398,16 @@ class Rehearsal:
         return Backbone.from_config(name, self.cfg["backbones"][name])
 
     def stage1_train(self, dataset: str, row: str) -> Count:
+        from cec.job_params import stage1_training
         from cec.llm.lora import LoraSettings
         from cec.llm.prompting import PromptEncoder, QuestionTemplate
         from cec.plumbing.artifacts import read_concept_texts
         from cec.plumbing.io import read_dataset, read_jsonl
-        from cec.plumbing.job_params import stage1_training
         from cec.stage1.run import TEMPLATE
 
         bb = self.backbone(row)
         params = stage1_training(self.cfg["stage1"], row)
-        lora = params["lora"]
-        s = LoraSettings.from_config(lora, params["steps"], params["seed"], bb.lora_targets)
+        s = LoraSettings(**params["lora"], targets=bb.lora_targets)
         enc = PromptEncoder(self.tok[row], QuestionTemplate.load(TEMPLATE), 0)
         concepts = read_concept_texts(self.work / "concepts" / dataset / "concepts.tsv")
         questions = {c: enc.question(t) for c, t in concepts.items()}
@@ -455,18 +456,17 @@ class Rehearsal:
         return LabelPromptEncoder(self.tok[name], LabelTemplate.load(template), 0), template
 
     def stage2_train(self, dataset: str, row: str, variant: str, seed: int) -> Count:
+        from cec.job_params import stage2_training
         from cec.llm.lora import LoraSettings
         from cec.plumbing.artifacts import read_concept_texts
         from cec.plumbing.io import read_dataset, read_jsonl
-        from cec.plumbing.job_params import stage2_training
         from cec.stage2.methods import label_backbone
         from cec.stage2.trainset import code_titles
 
         name = label_backbone(self.cfg["stage2"], row, variant)
         bb = self.backbone(name)
         params = stage2_training(self.cfg["stage2"], row)
-        lora = params["lora"]
-        s = LoraSettings.from_config(lora, params["steps"], seed, lora["targets"])
+        s = LoraSettings(**params["lora"], seed=seed)
         enc, _ = self._label_encoder(name, variant)
         data = self.work / "data" / dataset
         titles = code_titles(data / "codes.tsv")

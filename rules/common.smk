@@ -1,47 +1,34 @@
 # Target helpers shared by all .smk files. The logic lives in src/cec; these functions
 # only translate the config into file names.
-import os
 from pathlib import Path
 
-from cec.plumbing import job_params
+from cec import job_params
+from cec.datasets.sources import Source, in_table_order
 from cec.stage2 import methods as stage2_methods
 
 SPLITS = ["train", "dev", "test"]
-MIMIC_TABLES = [
-    "NOTEEVENTS",
-    "DIAGNOSES_ICD",
-    "PROCEDURES_ICD",
-    "D_ICD_DIAGNOSES",
-    "D_ICD_PROCEDURES",
-]
 SYNTH_DIR = "results/synthetic/mimic3"
 SYNTH_SPLIT_NAMES = {"mimic3_50": "50_hadm_ids", "rare50": "rare50_hadm_ids"}
-
-
-# MIMIC-IV v2.2 (datasets with source: mimic4): table -> its folder under the root
-MIMIC4_TABLES = {
-    "diagnoses_icd": "hosp",
-    "procedures_icd": "hosp",
-    "d_icd_diagnoses": "hosp",
-    "d_icd_procedures": "hosp",
-    "discharge": "note",
-}
 SYNTH4_DIR = "results/synthetic/mimic4"
+# the synthetic releases' tables: every table a dataset of each release reads
+SYNTH3_TABLES = Source("mimic3").tables
+SYNTH4_TABLES = Source("mimic4").tables
 
 
 def dataset_source(dataset):
-    """Which MIMIC a dataset reads: the `mimic` block's (mimic3) or `mimic4`'s."""
-    source = config["datasets"][dataset].get("source", "mimic3")
-    block = "mimic" if source == "mimic3" else "mimic4"
-    if block not in config:
+    """Which MIMIC a dataset reads (`cec.datasets.sources.Source`), checked to have its
+    config block."""
+    source = Source.of(config["datasets"][dataset])
+    if source.config_block not in config:
         raise ValueError(
-            f"datasets.{dataset} reads source {source}, but the config has no `{block}` block"
+            f"datasets.{dataset} reads source {source.name}, but the config has no "
+            f"`{source.config_block}` block"
         )
     return source
 
 
 def source_block(dataset):
-    return config["mimic" if dataset_source(dataset) == "mimic3" else "mimic4"]
+    return config[dataset_source(dataset).config_block]
 
 
 def is_synthetic(dataset):
@@ -50,7 +37,7 @@ def is_synthetic(dataset):
 
 def mimic_dir(dataset):
     """Folder holding a dataset's MIMIC tables: generated for the demo, given for real data."""
-    synthetic = SYNTH_DIR if dataset_source(dataset) == "mimic3" else SYNTH4_DIR
+    synthetic = SYNTH_DIR if dataset_source(dataset).name == "mimic3" else SYNTH4_DIR
     return synthetic if is_synthetic(dataset) else source_block(dataset)["dir"]
 
 
@@ -65,24 +52,21 @@ def mimic_tables(wildcards):
     """A dataset's MIMIC tables as named rule inputs."""
     root = Path(mimic_dir(wildcards.dataset))
     synthetic = is_synthetic(wildcards.dataset)
-    if dataset_source(wildcards.dataset) == "mimic3":
-        return {name: _table_file(root, name, synthetic) for name in MIMIC_TABLES}
-    return {
-        name: _table_file(root / sub, name, synthetic)
-        for name, sub in MIMIC4_TABLES.items()
-    }
+    tables = dataset_source(wildcards.dataset).tables
+    return {name: _table_file(root / sub, name, synthetic) for name, sub in tables.items()}
 
 
 def dictionary_tables(wildcards):
     """The two d_icd dictionaries, named alike for both sources (rule code_table)."""
-    tables = {k.lower(): v for k, v in mimic_tables(wildcards).items()}
-    return {k: tables[k] for k in ("d_icd_diagnoses", "d_icd_procedures")}
+    tables = mimic_tables(wildcards)
+    names = dataset_source(wildcards.dataset).dictionaries
+    return dict(zip(("d_icd_diagnoses", "d_icd_procedures"), (tables[n] for n in names)))
 
 
 def code_tables(wildcards):
-    """MIMIC-IV's two code tables, from which a counted code list is made."""
+    """The two code tables, from which a counted code list is made."""
     tables = mimic_tables(wildcards)
-    return {k: tables[k] for k in ("diagnoses_icd", "procedures_icd")}
+    return {name: tables[name] for name in dataset_source(wildcards.dataset).code_tables}
 
 
 def code_list(dataset):
@@ -102,12 +86,12 @@ def split_files(wildcards):
         return {}
     if isinstance(spec, dict) and "edin" in spec:
         return {"split_edin": spec["edin"]}
-    if spec == "synthetic" and dataset_source(dataset) == "mimic4":
+    if spec == "synthetic" and dataset_source(dataset).name == "mimic4":
         if not is_synthetic(dataset):
             raise ValueError(
                 f"datasets.{dataset}.split_files: 'synthetic' needs mimic4.source: synthetic"
             )
-        version = config["datasets"][dataset].get("icd_version", 9)
+        version = dataset_source(dataset).icd_version
         return {"split_edin": f"{SYNTH4_DIR}/splits/mimic4_icd{version}_split.csv"}
     if spec == "synthetic":
         if not is_synthetic(dataset):
@@ -222,7 +206,8 @@ def stage1_files(dataset):
 def coded_datasets():
     """The datasets the LLM stages, evaluation and tables run on: all but those marked
     `prepare_only` (the *_full code sets, prepared but not yet coded)."""
-    return [d for d, spec in config["datasets"].items() if not spec.get("prepare_only")]
+    coded = {d: spec for d, spec in config["datasets"].items() if not spec.get("prepare_only")}
+    return in_table_order(coded)
 
 
 def all_targets():
@@ -395,23 +380,8 @@ def evaluation_files():
     return tables + figures + ["results/summary.md"]
 
 
-# Cluster placement and sizes. Partition and account come from the environment
-# (CEC_SLURM_PARTITION, CEC_SLURM_GPU_PARTITION, CEC_SLURM_ACCOUNT) or the config's
-# `cluster` block; nothing is passed when neither sets them (the cluster's defaults).
-def cluster_resources(gpu=False):
-    cluster = config.get("cluster", {})
-    key = "gpu_partition" if gpu else "partition"
-    env = "CEC_SLURM_GPU_PARTITION" if gpu else "CEC_SLURM_PARTITION"
-    partition = os.environ.get(env) or cluster.get(key)
-    account = os.environ.get("CEC_SLURM_ACCOUNT") or cluster.get("account")
-    out = {}
-    if partition:
-        out["slurm_partition"] = partition
-    if account:
-        out["slurm_account"] = account
-    return out
-
-
+# Job sizes. Where a job runs (SLURM partition, account) is the SLURM profile's
+# (profiles/slurm/config.yaml: `default-resources`, `set-resources`), not the workflow's.
 def llm_resources(kind):
     """Resources of one family of LLM rules (build, train, score) from `llm_resources`: memory
     doubles with every retry (an OOM-killed job comes back with more)."""
@@ -420,7 +390,6 @@ def llm_resources(kind):
     out = {
         "mem_mb": lambda wildcards, attempt: base * attempt,
         "runtime": int(spec["runtime"]),
-        **cluster_resources(gpu=spec.get("gpu", 0) > 0),
     }
     if spec.get("gpu", 0) > 0:
         out["gpu"] = int(spec["gpu"])
@@ -428,4 +397,4 @@ def llm_resources(kind):
 
 
 def cpu_resources(mem_mb, runtime):
-    return {"mem_mb": mem_mb, "runtime": runtime, **cluster_resources()}
+    return {"mem_mb": mem_mb, "runtime": runtime}

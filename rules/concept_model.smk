@@ -37,7 +37,7 @@ rule concept_trainset:
     resources:
         **cpu_resources(mem_mb=1000, runtime=10),
     params:
-        settings=config["stage1"]["trainset"],
+        settings=job_params.concept_trainset(config),
     script:
         "../workflow/scripts/concept_trainset.py"
 

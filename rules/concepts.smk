@@ -18,7 +18,8 @@ rule code_table:
         **cpu_resources(mem_mb=500, runtime=5),
     params:
         mimic_dir=lambda wildcards: mimic_dir(wildcards.dataset),
-        settings=lambda wildcards: config["datasets"][wildcards.dataset],
+        source=lambda wildcards: job_params.source(config, wildcards.dataset),
+        settings=lambda wildcards: job_params.code_table(config, wildcards.dataset),
     script:
         "../workflow/scripts/code_table.py"
 
@@ -56,7 +57,7 @@ rule generate_concepts:
     resources:
         **cpu_resources(mem_mb=1000, runtime=120),
     params:
-        settings=job_params.concept_generation(config["concepts"]),
+        settings=job_params.generate_concepts(config),
         recordings=lambda wildcards: recordings_path(wildcards.dataset),
     script:
         "../workflow/scripts/generate_concepts.py"
@@ -81,7 +82,7 @@ rule dedup_concepts:
     resources:
         **cpu_resources(mem_mb=2000, runtime=15),
     params:
-        gamma=config["concepts"]["gamma"],
+        settings=job_params.dedup_concepts(config),
     script:
         "../workflow/scripts/dedup_concepts.py"
 
@@ -109,7 +110,7 @@ rule concept_coverage:
     resources:
         **cpu_resources(mem_mb=2000, runtime=30),
     params:
-        settings=config["coverage"],
+        settings=job_params.concept_coverage(config),
     script:
         "../workflow/scripts/concept_coverage.py"
 
@@ -128,6 +129,6 @@ rule section_titles:
     resources:
         **cpu_resources(mem_mb=2000, runtime=15),
     params:
-        settings=config["sections"],
+        settings=job_params.section_titles(config),
     script:
         "../workflow/scripts/section_titles.py"

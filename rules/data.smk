@@ -3,7 +3,7 @@
 
 rule synth_mimic:
     output:
-        tables=expand(f"{SYNTH_DIR}/{{table}}.csv.gz", table=MIMIC_TABLES),
+        tables=expand(f"{SYNTH_DIR}/{{table}}.csv.gz", table=SYNTH3_TABLES),
         splits=[
             f"{SYNTH_DIR}/splits/{dataset}/{split}_{suffix}.csv"
             for dataset, suffix in SYNTH_SPLIT_NAMES.items()
@@ -20,7 +20,7 @@ rule synth_mimic:
     resources:
         **cpu_resources(mem_mb=2000, runtime=30),
     params:
-        settings=lambda wildcards: config["mimic"]["synthetic"],
+        settings=lambda wildcards: job_params.synth_mimic(config),
         out_dir=lambda wildcards, output: Path(output.manifest).parent,
     script:
         "../workflow/scripts/synth_mimic.py"
@@ -30,7 +30,7 @@ rule synth_mimic4:
     output:
         tables=[
             f"{SYNTH4_DIR}/{folder}/{table}.csv.gz"
-            for table, folder in MIMIC4_TABLES.items()
+            for table, folder in SYNTH4_TABLES.items()
         ],
         detail=f"{SYNTH4_DIR}/note/discharge_detail.csv.gz",
         splits=expand(
@@ -47,7 +47,7 @@ rule synth_mimic4:
     resources:
         **cpu_resources(mem_mb=2000, runtime=30),
     params:
-        settings=lambda wildcards: config["mimic4"]["synthetic"],
+        settings=lambda wildcards: job_params.synth_mimic4(config),
         out_dir=lambda wildcards, output: Path(output.manifest).parent,
     script:
         "../workflow/scripts/synth_mimic4.py"
@@ -67,7 +67,7 @@ rule count_codes:
         **cpu_resources(mem_mb=3000, runtime=30),
     params:
         mimic_dir=lambda wildcards: mimic_dir(wildcards.dataset),
-        settings=lambda wildcards: config["datasets"][wildcards.dataset],
+        settings=lambda wildcards: job_params.count_codes(config, wildcards.dataset),
     script:
         "../workflow/scripts/count_codes.py"
 
@@ -93,6 +93,7 @@ rule prepare_dataset:
         **cpu_resources(mem_mb=3000, runtime=60),
     params:
         mimic_dir=lambda wildcards: mimic_dir(wildcards.dataset),
-        settings=lambda wildcards: config["datasets"][wildcards.dataset],
+        source=lambda wildcards: job_params.source(config, wildcards.dataset),
+        settings=lambda wildcards: job_params.prepare_dataset(config, wildcards.dataset),
     script:
         "../workflow/scripts/prepare_dataset.py"

@@ -157,6 +157,6 @@ rule summary:
         datasets=coded_datasets(),
         backbones=config["stage2"]["backbones"],
         methods=config["stage2"]["methods"],
-        settings=config["evaluation"],
+        settings=job_params.summary(config["evaluation"]),
     script:
         "../workflow/scripts/write_summary.py"

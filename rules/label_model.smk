@@ -21,7 +21,7 @@ rule label_trainset:
     resources:
         **cpu_resources(mem_mb=1000, runtime=10),
     params:
-        settings=config["stage2"]["trainset"],
+        settings=job_params.label_trainset(config),
     script:
         "../workflow/scripts/label_trainset.py"
 

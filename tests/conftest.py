@@ -14,7 +14,17 @@ from cec.readers.tables import TABLE_COLUMNS
 from cec.synth.writer import CsvTable
 from tests.tiny_workflow import REPO, TinyRun, TinyWorkflow
 
-__all__ = ["REPO"]
+__all__ = ["REPO", "WORKFLOW_CONFIGS"]
+
+# every config the workflow runs on its own: the shipped ones and the tests' (the Gemma
+# overlay, config/demo_gemma.yaml, goes on top of config/config.yaml)
+WORKFLOW_CONFIGS = [
+    REPO / "config" / "config.yaml",
+    REPO / "config" / "demo_mimic4.yaml",
+    REPO / "config" / "mimic3.yaml",
+    REPO / "config" / "mimic4.yaml",
+    REPO / "tests" / "config" / "tiny.yaml",
+]
 _TINY = TinyWorkflow()
 
 
@@ -57,7 +67,7 @@ def _bring_up_line(output: str) -> str:
 
 @pytest.fixture(scope="session")
 def tiny_run() -> Iterator[TinyRun]:
-    """The finished tiny workflow (config/tiny.yaml), run once per session: read it, or
+    """The finished tiny workflow (tests/config/tiny.yaml), run once per session: read it, or
     `copy_to` a folder of your own before changing anything. At the end of the session its
     SLURM cluster is stopped, and a daemon left running is an error."""
     yield _TINY.result()

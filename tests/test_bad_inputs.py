@@ -489,7 +489,7 @@ def _results(w: World) -> list[str]:
     )
     (w.root / "note.txt").write_text("a note\n")
     return ["code", str(w.root / "note.txt"), "--dataset", "rare50", "--backbone", "tiny_llama",
-            "--configfile", str(REPO / "config/tiny.yaml"), "--results", str(res),
+            "--configfile", str(REPO / "tests/config/tiny.yaml"), "--results", str(res),
             "--device", "cpu"]  # fmt: skip
 
 

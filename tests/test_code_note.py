@@ -37,7 +37,7 @@ def test_cli_names_missing_artefacts(tmp_path: Path, capsys: pytest.CaptureFixtu
     code = main(
         [
             "code", str(note), "--dataset", "rare50", "--backbone", "tiny_llama",
-            "--configfile", "config/tiny.yaml", "--results", str(tmp_path / "results"),
+            "--configfile", "tests/config/tiny.yaml", "--results", str(tmp_path / "results"),
         ]
     )  # fmt: skip
     assert code == 2
@@ -49,5 +49,5 @@ def test_cli_names_unknown_dataset(tmp_path: Path, capsys: pytest.CaptureFixture
     note = tmp_path / "note.txt"
     note.write_text("text")
     args = ["code", str(note), "--dataset", "mimic4", "--backbone", "tiny_llama"]
-    assert main([*args, "--configfile", "config/tiny.yaml"]) == 2
+    assert main([*args, "--configfile", "tests/config/tiny.yaml"]) == 2
     assert "no dataset 'mimic4'" in capsys.readouterr().err

@@ -22,7 +22,7 @@ from tests.conftest import REPO
 from tests.tiny_workflow import copy_workflow, snakemake
 
 SCHEMA = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
-TINY = REPO / "config" / "tiny.yaml"
+TINY = REPO / "tests" / "config" / "tiny.yaml"
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:

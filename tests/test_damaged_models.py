@@ -22,8 +22,9 @@ from cec.cli import main
 from cec.plumbing.artifacts import artifact, write_code_rows, write_concepts
 from cec.plumbing.errors import InputError
 from tests.conftest import REPO
+from tests.tiny_workflow import CONFIG
 
-DATASET, BACKBONE, SEED = "rare50", "tiny_llama", 13  # config/tiny.yaml: stage2.seeds[0]
+DATASET, BACKBONE, SEED = "rare50", "tiny_llama", 13  # tests/config/tiny.yaml: stage2.seeds[0]
 MODEL = f"models/{BACKBONE}"
 CONCEPT = f"adapters/{DATASET}/{BACKBONE}/concept"
 LABEL = f"adapters/{DATASET}/{BACKBONE}/label_cec/seed{SEED}"
@@ -90,7 +91,7 @@ def _code(results: Path, tmp_path: Path, *extra: str) -> list[str]:
     note.write_text("Admission Date: creatinine kidney failure heart failure\n")
     return [
         "code", str(note), "--dataset", DATASET, "--backbone", BACKBONE,
-        "--configfile", str(REPO / "config" / "tiny.yaml"), "--results", str(results), *extra,
+        "--configfile", str(REPO / CONFIG), "--results", str(results), *extra,
     ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cec import job_params
 from cec.llm.backbones import load_model
 from cec.llm.lora import LoraSettings, attach_lora
 from cec.llm.prompting import PromptEncoder, QuestionTemplate
@@ -74,8 +75,8 @@ def test_checkpointing_recomputes_the_layers_and_keeps_the_gradients(model_dir: 
 def test_the_option_reaches_the_settings() -> None:
     block = {"r": 8, "alpha": 16, "dropout": 0.0, "grad_accum": 1, "lr": 1e-3}
     block |= {"optimizer": "adamw", "qlora": False}
-    off = LoraSettings.from_config(block, steps=1, seed=0, targets=["q_proj"])
-    on = LoraSettings.from_config(
-        {**block, "gradient_checkpointing": True}, steps=1, seed=0, targets=["q_proj"]
-    )
+    stage = {"lora": block, "steps": {"default": 1}, "device": "cpu", "backbones": ["b"]}
+    off = LoraSettings(**job_params.stage2_training(stage, "b")["lora"], targets=["q_proj"])
+    stage["lora"] = {**block, "gradient_checkpointing": True}
+    on = LoraSettings(**job_params.stage2_training(stage, "b")["lora"], targets=["q_proj"])
     assert (off.gradient_checkpointing, on.gradient_checkpointing) == (False, True)

@@ -1,10 +1,11 @@
-"""Each job's params: exactly what its outputs read (see cec.plumbing.job_params)."""
+"""Each job's params: exactly what its outputs read, as the keywords of what the adapter
+calls (see cec.job_params)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cec.plumbing import job_params
+from cec import job_params
 
 STAGE2 = {
     "device": "auto",
@@ -19,28 +20,48 @@ STAGE2 = {
 
 
 def test_steps_are_resolved_per_row() -> None:
-    assert job_params.stage2_training(STAGE2, "gemma_7b")["steps"] == 500
-    assert job_params.stage2_training(STAGE2, "llama3_8b")["steps"] == 8
+    assert job_params.stage2_training(STAGE2, "gemma_7b")["lora"]["steps"] == 500
+    assert job_params.stage2_training(STAGE2, "llama3_8b")["lora"]["steps"] == 8
 
 
 def test_training_and_prediction_params_leave_out_seeds_and_methods() -> None:
     train = job_params.stage2_training(STAGE2, "llama3_8b")
     predict = job_params.stage2_prediction(STAGE2)
-    assert train == {"lora": {"r": 32, "lr": 0.001}, "steps": 8, "device": "auto"}
-    assert predict == {"k": 5, "m": 2, "max_tokens": 4096, "row_tokens": 320, "device": "auto"}
+    assert train == {"lora": {"r": 32, "lr": 0.001, "steps": 8}, "device": "auto"}
+    assert predict == {
+        "train_k": 5, "m": 2, "max_tokens": 4096, "row_tokens": 320, "device": "auto"
+    }  # fmt: skip
 
 
 def test_concept_generation_does_not_read_gamma() -> None:
-    concepts = {
-        "mode": "replay",
-        "batch": {"min": 5, "max": 7},
-        "max_parse_retries": 2,
-        "api": {"model": "gpt-4-0613"},
-        "gamma": 0.83,
-        "recordings": "x/{dataset}",
+    config = {
+        "concepts": {
+            "mode": "replay",
+            "batch": {"min": 5, "max": 7},
+            "max_parse_retries": 2,
+            "api": {"model": "gpt-4-0613"},
+            "gamma": 0.83,
+            "recordings": "x/{dataset}",
+        }
     }
-    assert "gamma" not in job_params.concept_generation(concepts)
-    assert job_params.concept_generation(concepts)["api"] == {"model": "gpt-4-0613"}
+    params = job_params.generate_concepts(config)
+    assert "gamma" not in str(params)
+    assert params["api"] == {"model": "gpt-4-0613"}
+    assert params["generation"] == {
+        "max_batch": 7, "max_parse_retries": 2, "min_batch": 5, "mode": "replay"
+    }  # fmt: skip
+
+
+def test_the_lora_params_hold_only_lora_settings_fields() -> None:
+    """A key the settings object does not take would fail the job at `LoraSettings(**)`."""
+    from cec.llm.lora import LoraSettings
+
+    stage = {**STAGE2, "lora": {"r": 8, "targets": ["q_proj"], "qlora": True}}
+    lora = job_params.stage2_training(stage, "llama3_8b")["lora"]
+    settings = LoraSettings(**lora, seed=14)
+    assert (settings.r, settings.targets, settings.qlora, settings.steps) == (
+        8, ("q_proj",), True, 8
+    )  # fmt: skip
 
 
 def test_each_table_reads_its_own_values() -> None:

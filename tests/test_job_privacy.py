@@ -38,7 +38,7 @@ def _mimic(folder: Path) -> Path:
 @pytest.mark.integration
 def test_a_headerless_note_table_fails_its_job_without_note_text(tmp_path: Path) -> None:
     work = copy_workflow(tmp_path / "work")
-    config = yaml.safe_load((REPO / "config" / "tiny.yaml").read_text(encoding="utf-8"))
+    config = yaml.safe_load((REPO / "tests" / "config" / "tiny.yaml").read_text(encoding="utf-8"))
     config["mimic"] = {"source": "csv", "dir": str(_mimic(tmp_path / "mimic"))}
     config["datasets"] = {"mimic3_50": {"codes": "config/codes/top50_codes.txt"}}
     config.pop("mimic4", None)

@@ -1,6 +1,7 @@
-"""What the stages share lives below them: no stage imports another stage, and the shared
-layer imports no stage. Read from the source with `ast` (every import, also the ones inside
-functions), so a lazy import cannot hide a dependency."""
+"""The packages are layers, and data flows one way through them: each package imports
+only from the layers below it (or from itself), and no stage imports another stage. Read
+from the source with `ast` (every import, also the ones inside functions), so a lazy
+import cannot hide a dependency. docs/layout.md draws the same picture."""
 
 from __future__ import annotations
 
@@ -9,21 +10,29 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-# a stage: the modules one step of the workflow owns
-STAGES = {
-    "cec.synth": "synthetic data",
-    "cec.datasets.mimic3": "data",
-    "cec.datasets.mimic4": "data",
-    "cec.datasets.assembly": "data",
-    "cec.datasets.sources": "data",
-    "cec.concepts": "concepts",
-    "cec.concepts.coverage": "concepts",
-    "cec.stage1": "stage 1",
-    "cec.stage2": "stage 2",
-    "cec.evaluation": "evaluation",
-}
-# applications on top of the stages: they may use any of them
-ON_TOP = {"cec.cli", "cec.coder"}
+# lowest first: (what the layer is, its packages or top-level modules)
+LAYERS: list[tuple[str, frozenset[str]]] = [
+    ("plumbing", frozenset({"cec.plumbing"})),
+    ("ICD vocabularies", frozenset({"cec.icd"})),
+    ("MIMIC readers", frozenset({"cec.readers"})),
+    ("shared by the stages", frozenset({"cec.llm", "cec.sections"})),
+    (
+        "stages",
+        frozenset(
+            {
+                "cec.synth",
+                "cec.datasets",
+                "cec.concepts",
+                "cec.stage1",
+                "cec.stage2",
+                "cec.evaluation",
+            }
+        ),
+    ),
+    ("applications", frozenset({"cec.job_params", "cec.cli", "cec.coder"})),
+]
+STAGES = LAYERS[4][1]
+MAX_TOP_LEVEL_MODULES = 8
 
 
 def _module(path: Path) -> str:
@@ -33,11 +42,17 @@ def _module(path: Path) -> str:
     return ".".join(parts)
 
 
-def _stage(module: str) -> str | None:
-    for prefix, stage in STAGES.items():
-        if module == prefix or module.startswith(prefix + "."):
-            return stage
+def _unit(module: str) -> str | None:
+    """The package or top-level module of the layer table that holds `module`."""
+    for _, units in LAYERS:
+        for unit in units:
+            if module == unit or module.startswith(unit + "."):
+                return unit
     return None
+
+
+def _layer(unit: str) -> int:
+    return next(i for i, (_, units) in enumerate(LAYERS) if unit in units)
 
 
 def _imports(path: Path) -> set[str]:
@@ -55,20 +70,34 @@ def layering_violations() -> list[str]:
     problems = []
     for path in sorted((SRC / "cec").rglob("*.py")):
         module = _module(path)
-        if module in ON_TOP:
+        if module == "cec":
             continue
-        own = _stage(module)
+        own = _unit(module)
+        if own is None:
+            problems.append(f"{module} is in no layer (tests/test_layering.py LAYERS)")
+            continue
         for name in sorted(_imports(path)):
-            other = _stage(name)
-            if other is not None and other != own:
-                layer = f"stage {own!r}" if own else "the shared layer"
-                problems.append(f"{module} ({layer}) imports {name} (stage {other!r})")
+            other = _unit(name)
+            if other is None or other == own:
+                continue
+            if _layer(other) > _layer(own):
+                problems.append(
+                    f"{module} ({LAYERS[_layer(own)][0]}) imports {name} "
+                    f"({LAYERS[_layer(other)][0]}), a layer above it"
+                )
+            elif own in STAGES and other in STAGES:
+                problems.append(f"{module} (stage {own}) imports {name} (stage {other})")
     return problems
 
 
-def test_no_stage_imports_another_and_the_shared_layer_imports_none() -> None:
+def test_each_package_imports_only_the_layers_below_it() -> None:
     problems = layering_violations()
     assert not problems, "\n".join(problems)
+
+
+def test_the_top_level_holds_few_modules() -> None:
+    top = sorted(p.name for p in (SRC / "cec").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
 
 
 def test_the_check_sees_a_lazy_cross_stage_import(tmp_path: Path) -> None:
@@ -76,4 +105,5 @@ def test_the_check_sees_a_lazy_cross_stage_import(tmp_path: Path) -> None:
     path = tmp_path / "x.py"
     path.write_text("def f():\n    from cec.stage1.run import train_concept_model\n")
     assert "cec.stage1.run" in _imports(path)
-    assert _stage("cec.stage1.run") == "stage 1" and _stage("cec.llm.yesno") is None
+    assert _unit("cec.stage1.run") == "cec.stage1" and _unit("cec.llm.yesno") == "cec.llm"
+    assert _layer("cec.plumbing") < _layer("cec.readers") < _layer("cec.stage1")

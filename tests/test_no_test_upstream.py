@@ -43,7 +43,7 @@ def _upstream_splits(
 @pytest.fixture(scope="module")
 def graph(tiny_run: TinyRun) -> dict[str, tuple[str, list[str]]]:
     tiny_run.require_success()
-    return _summary(tiny_run.work, "all", "config/tiny.yaml")
+    return _summary(tiny_run.work, "all", "tests/config/tiny.yaml")
 
 
 def test_no_choice_has_test_data_upstream(graph: dict[str, tuple[str, list[str]]]) -> None:

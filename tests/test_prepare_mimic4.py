@@ -188,11 +188,12 @@ def test_dataset_folder_is_all_or_nothing_and_foreign_files_are_kept(mimic4, cod
 
 
 def test_an_edin_split_for_a_mimic3_dataset_is_refused(tmp_path):
-    from cec.datasets.sources import prepare_configured
+    from cec.datasets.sources import Source
 
+    source = Source.of({"source": "mimic3"})
     with pytest.raises(ValueError, match="Edin et al. split file is for a MIMIC-IV dataset"):
-        prepare_configured({"source": "mimic3"}, tmp_path, tmp_path / "c", tmp_path / "o",
-                           edin_split=tmp_path / "s.csv")  # fmt: skip
+        source.prepare(tmp_path, tmp_path / "c", tmp_path / "o", source.options(),
+                       edin_split=tmp_path / "s.csv")  # fmt: skip
 
 
 def _discharge_rows(root: Path) -> list[list[str]]:

@@ -53,7 +53,7 @@ def test_concept_generation_has_no_note_derived_content_input(work: Path, datase
     # The summary reports the inputs of the jobs as run (replay mode, as in the demo);
     # record mode has the same inputs minus the recordings file.
     target = f"results/concepts/{dataset}/raw/concepts_raw.jsonl"
-    graph = _summary(work, target, "config/tiny.yaml")
+    graph = _summary(work, target, "tests/config/tiny.yaml")
     rule, inputs = graph[target]
     assert rule == "generate_concepts"
     derived = sorted(p for p in inputs if _note_derived(p, graph, set()))

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 Job = tuple[str, dict[str, str]]
 EVALUATION = {"tune_threshold", "evaluate_method", "make_table", "plot_results", "summary"}
-N_DATASETS = len(load_config(REPO / "config" / "tiny.yaml")["datasets"])  # all are coded
+N_DATASETS = len(load_config(REPO / "tests" / "config" / "tiny.yaml")["datasets"])  # all are coded
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def work(tiny_run: TinyRun) -> Path:
 
 def scheduled(work: Path, tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> list[Job]:
     """The jobs (rule, wildcards) that a dry run with the edited test config schedules."""
-    config = load_config(work / "config/tiny.yaml")  # the schema's defaults filled in
+    config = load_config(work / "tests/config/tiny.yaml")  # the schema's defaults filled in
     edited = copy.deepcopy(config)
     edit(edited)
     assert edited != config, "the edit changed nothing"

@@ -25,7 +25,7 @@ def test_killed_training_leaves_no_adapter_and_reruns(tiny_run: TinyRun, tmp_pat
     # a copy of the finished run: longer training changes the job's params, so Snakemake
     # redoes the adapter (and only what is asked for: the adapter itself)
     work = tiny_run.copy_to(tmp_path / "wf")
-    config = yaml.safe_load((work / "config" / "tiny.yaml").read_text())
+    config = yaml.safe_load((work / "tests" / "config" / "tiny.yaml").read_text())
     config["stage1"]["steps"]["default"] = STEPS
     (work / "config" / "long.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     log = work / "results/logs/train_concept_model/rare50/tiny_llama.log"

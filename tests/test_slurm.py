@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tiny_workflow import TinyRun, in_ci
+from tests.tiny_workflow import TEST_PARTITION, TinyRun, in_ci
 
 LLM_RULES = {"train_concept_model", "score_concepts", "train_label_model", "predict_labels",
              "predict_cec"}  # fmt: skip
@@ -38,6 +38,8 @@ def test_tiny_workflow_on_a_real_slurm_cluster(tiny_run: TinyRun) -> None:
     for job in tiny_run.slurm_jobs:
         assert job.state == "COMPLETED", (job.rule, job.state)
         assert job.gpu == (job.rule in LLM_RULES), (job.rule, job.gpu)  # ... with a GPU, only they
+        # placement comes from the profile's resources (set by the test as a user would)
+        assert job.partition == TEST_PARTITION, (job.rule, job.partition)
     assert (tiny_run.work / "results/tables/table2_ablation.tex").exists()
     # the cluster is stopped at the end of the session; a daemon left running is an error
     # in the teardown of the `tiny_run` fixture (tests/conftest.py)

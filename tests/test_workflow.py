@@ -19,9 +19,9 @@ from cec.llm.token_meter import parse_compute
 from cec.plumbing.config import SCHEMA, load_config, with_base
 from cec.plumbing.io import read_jsonl
 from cec.plumbing.logs import MODULES_LINE, STARTED_LINE
-from tests.conftest import REPO
+from tests.conftest import REPO, WORKFLOW_CONFIGS
 from tests.test_scheduler_limits import peak
-from tests.tiny_workflow import TinyRun, copy_workflow, snakemake
+from tests.tiny_workflow import CONFIG, TinyRun, copy_workflow, snakemake
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -147,7 +147,7 @@ def test_stage2_adapters_and_predictions(work: Path) -> None:
         assert preds["direct_zeroshot"] != preds["direct_ft"]  # the adapter changes answers
 
 
-# The adapters config/tiny.yaml trains on the paper's path: a 4-bit NF4 base with an
+# The adapters tests/config/tiny.yaml trains on the paper's path: a 4-bit NF4 base with an
 # 8-bit AdamW (its `lora_overrides`); every other adapter is full precision with AdamW.
 QLORA_ADAPTERS = {
     ("mimic4_icd10_50", "concept"): "paged_adamw_8bit",
@@ -288,7 +288,7 @@ def test_every_output_has_the_same_mode(work: Path) -> None:
 
 @pytest.mark.integration
 def test_nothing_left_to_do_and_no_note_text_in_logs(work: Path) -> None:
-    again = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
+    again = _run(["all", "-n", "--configfile", "tests/config/tiny.yaml"], work)
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
     notes = [
@@ -324,7 +324,7 @@ def test_cec_code_on_a_dev_note(work: Path, tmp_path: Path) -> None:
         "--backbone",
         "tiny_llama",
         "--configfile",
-        str(work / "config/tiny.yaml"),
+        str(work / "tests/config/tiny.yaml"),
         "--results",
         str(work / "results"),
     ]
@@ -373,7 +373,7 @@ def test_evaluation_outputs_and_single_table(work: Path) -> None:
     assert (work / "results/figures/rare50/tiny_llama/pr_curves.pdf").stat().st_size > 0
     assert "Table 2" in (work / "results/summary.md").read_text()
     dry = _run(
-        ["results/tables/table2_ablation.tex", "-n", "--configfile", "config/tiny.yaml"], work
+        ["results/tables/table2_ablation.tex", "-n", "--configfile", "tests/config/tiny.yaml"], work
     )
     assert dry.returncode == 0, dry.stderr[-2000:]
     assert "Nothing to be done" in dry.stdout + dry.stderr
@@ -385,7 +385,7 @@ def test_report_holds_the_tables_and_no_note_text(tiny_run: TinyRun, tmp_path: P
     import re
 
     work = tiny_run.copy_to(tmp_path / "wf")
-    report = _run(["--report", "results/report.html", "--configfile", "config/tiny.yaml"], work)
+    report = _run(["--report", "results/report.html", "--configfile", CONFIG], work)
     assert report.returncode == 0, report.stderr[-2000:]
     html = (work / "results/report.html").read_text(errors="replace")
     blobs = [html]
@@ -411,7 +411,7 @@ def test_template_edit_reruns_only_its_readers(tiny_run: TinyRun, tmp_path: Path
     work = tiny_run.copy_to(tmp_path / "wf")
     template = work / "src/cec/resources/prompts/label_question_v1.jinja2"
     template.write_text(template.read_text() + "{#- edited -#}\n")
-    dry = _run(["all", "-n", "--configfile", "config/tiny.yaml"], work)
+    dry = _run(["all", "-n", "--configfile", "tests/config/tiny.yaml"], work)
     jobs = set(re.findall(r"^(\w+)\s+\d+$", dry.stdout, flags=re.M)) - {"total", "all"}
     assert {"train_label_model", "predict_labels", "predict_cec"} <= jobs, dry.stdout
     assert not jobs & {"train_concept_model", "score_concepts", "prepare_dataset", "dedup_concepts"}
@@ -421,7 +421,7 @@ def test_template_edit_reruns_only_its_readers(tiny_run: TinyRun, tmp_path: Path
 
 def _bad_config(tmp_path: Path, edit) -> subprocess.CompletedProcess[str]:
     work = copy_workflow(tmp_path)
-    config = yaml.safe_load((work / "config" / "tiny.yaml").read_text())
+    config = yaml.safe_load((work / "tests" / "config" / "tiny.yaml").read_text())
     edit(config)
     (work / "config" / "bad.yaml").write_text(yaml.safe_dump(config))
     return _run(["all", "-n", "--configfile", "config/bad.yaml"], work)
@@ -451,8 +451,8 @@ def test_default_and_paper_configs_are_valid(
     from snakemake.utils import validate
 
     monkeypatch.chdir(REPO)  # a `base` is named from the working directory
-    for name in ("config.yaml", "mimic3.yaml", "tiny.yaml", "mimic4.yaml", "demo_mimic4.yaml"):
-        config = with_base(yaml.safe_load((REPO / "config" / name).read_text()))
+    for path in WORKFLOW_CONFIGS:
+        config = with_base(yaml.safe_load(path.read_text()))
         validate(config, str(SCHEMA))
     raw = yaml.safe_load((REPO / "config" / "mimic3.yaml").read_text())
     # the paper's constants live in the schema, once: the paper config adds only what

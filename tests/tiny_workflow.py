@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-CONFIG = "config/tiny.yaml"
+CONFIG = "tests/config/tiny.yaml"
 # Hang guards (seconds), not speed limits.
 RUN_HANG_GUARD_S = 3600
 SLURM_UP_HANG_GUARD_S = 900
@@ -39,12 +39,25 @@ WORKFLOW_PARTS = [
     "rules",
     "workflow",
     "config",
+    "tests/config",
     "envs",
     "profiles",
     "report",
     "src/cec/resources",
 ]
 DAEMONS = ("slurmd", "slurmctld", "slurmdbd", "mariadbd")
+TEST_PARTITION = "cec"  # tools/slurm/up.sh's second partition, not the default one
+
+
+def set_profile_partition(profile: Path, partition: str) -> None:
+    """Set `slurm_partition` in the profile's default resources, as a user of a real
+    cluster does (the line ships commented out), so the run shows that placement set in
+    the profile reaches sbatch."""
+    text = profile.read_text(encoding="utf-8")
+    commented = "  # slurm_partition: cpu"
+    if commented not in text:
+        raise RuntimeError(f"{profile} no longer has the line {commented!r}")
+    profile.write_text(text.replace(commented, f"  slurm_partition: {partition}"), "utf-8")
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -81,6 +94,7 @@ class SlurmJob:
     rule: str
     state: str
     gpu: bool
+    partition: str | None  # as sbatch was asked (None: the cluster's default)
 
 
 @dataclass
@@ -228,6 +242,7 @@ class TinyWorkflow:
     def _run_slurm(self) -> None:
         self.run.executor = "slurm"
         shutil.copytree(REPO / "profiles" / "slurm", self.run.work / "slurm")
+        set_profile_partition(self.run.work / "slurm" / "config.yaml", TEST_PARTITION)
         self._execute(
             ["--profile", "slurm", "all", "--configfile", CONFIG, "--jobs", "4",
              "--slurm-init-seconds-before-status-checks", "1"]
@@ -241,8 +256,15 @@ class TinyWorkflow:
             job_id, state, tres, submit = line.split("|", 3)
             rule = re.search(r"rule_([a-z0-9_]+?)(?:_wildcards|['\"\s]|$)", submit)
             if rule and str(self.run.work) in submit:
+                partition = re.search(r"(?:^|\s)(?:-p|--partition)[ =]'?([\w-]+)", submit)
                 self.run.slurm_jobs.append(
-                    SlurmJob(job_id, rule.group(1), state, "gres/gpu" in tres)
+                    SlurmJob(
+                        job_id,
+                        rule.group(1),
+                        state,
+                        "gres/gpu" in tres,
+                        partition.group(1) if partition else None,
+                    )
                 )
 
     def _slurm_down(self) -> None:

@@ -323,6 +323,9 @@ class SectionSettings:
     min_own_line: float = 0.5
     min_notes_listed: int = 10
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keep", tuple(self.keep))  # the config gives a list
+
 
 def write_section_report(
     train_path: str | Path,

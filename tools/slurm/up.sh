@@ -58,6 +58,9 @@ JobAcctGatherType=jobacct_gather/linux
 GresTypes=gpu
 NodeName=${host} CPUs=${cpus} RealMemory=${mem_mb} Gres=gpu:${FAKE_GPUS} State=UNKNOWN
 PartitionName=debug Nodes=${host} Default=YES MaxTime=INFINITE State=UP
+# a second partition on the same node, never the default: the tiny run's profile names it,
+# so its jobs land there only if the profile's placement reaches sbatch
+PartitionName=cec Nodes=${host} Default=NO MaxTime=INFINITE State=UP
 CONF
 
 # munge

@@ -2,11 +2,14 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.llm.backbones import Backbone
 from cec.llm.convert import build_backbone
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0], threads=snakemake.threads):
     backbone = Backbone.from_config(snakemake.wildcards.backbone, snakemake.params.backbone)

@@ -3,20 +3,18 @@
 import logging
 from pathlib import Path
 
+from snakemake.iocontainers import Snakemake
+
 from cec.plumbing.artifacts import read_code_concepts
 from cec.plumbing.io import read_dataset
 from cec.plumbing.logs import job_log
 from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, write_trainset
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
-    cfg = snakemake.params.settings
-    settings = TrainsetSettings(
-        neg_per_pos=float(cfg["neg_per_pos"]),
-        max_pos_per_note=cfg.get("max_pos_per_note"),
-        seed=int(cfg["seed"]),
-    )
+    settings = TrainsetSettings(**snakemake.params.settings)
     code_concepts = read_code_concepts(snakemake.input.code_concepts)
     rows = build_concept_trainset(read_dataset(snakemake.input.train), code_concepts, settings)
     summary = write_trainset(

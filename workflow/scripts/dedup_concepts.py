@@ -3,17 +3,20 @@
 import logging
 from pathlib import Path
 
+from snakemake.iocontainers import Snakemake
+
 from cec.concepts.dedup import counts_line, write_concept_set
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0], threads=snakemake.threads):
     summary = write_concept_set(
         snakemake.input[0],
         Path(snakemake.output.concepts).parent,
         snakemake.wildcards.dataset,
-        gamma=float(snakemake.params.gamma),
+        **snakemake.params.settings,
     )
     line = counts_line(summary)
     logging.info(line)

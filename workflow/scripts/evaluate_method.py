@@ -2,22 +2,23 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.evaluation.run import evaluate_method
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
     seeds = [int(s) for s in snakemake.params.seeds]
-    cfg = snakemake.params.settings
     result = evaluate_method(
         snakemake.input.thresholds,
         dict(zip(seeds, snakemake.input.test, strict=True)),
         snakemake.input.test_gold,
         snakemake.input.codes,
         snakemake.output[0],
-        resamples=int(cfg["bootstrap"]),
-        bootstrap_seed=int(cfg["bootstrap_seed"]),
+        **snakemake.params.settings,
     )
     logging.info(
         "%s: micro F1 %.4f at threshold %s (at 0.5: %.4f), macro AUC %s, %d seeds",

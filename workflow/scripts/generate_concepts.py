@@ -3,6 +3,8 @@
 import logging
 from pathlib import Path
 
+from snakemake.iocontainers import Snakemake
+
 from cec.concepts.client import ApiSettings
 from cec.concepts.generate import GenerationSettings, generate_concepts, write_raw
 from cec.concepts.guard import NoteShingleGuard
@@ -10,16 +12,14 @@ from cec.concepts.prompts import code_rows
 from cec.plumbing.artifacts import read_code_table
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
-    cfg = snakemake.params.settings
+    params = snakemake.params.settings
     settings = GenerationSettings(
-        mode=cfg["mode"],
+        **params["generation"],
         recordings=Path(snakemake.params.recordings),
-        min_batch=int(cfg["batch"]["min"]),
-        max_batch=int(cfg["batch"]["max"]),
-        max_parse_retries=int(cfg["max_parse_retries"]),
         templates={
             "parent": snakemake.input.parent_template,
             "leaf": snakemake.input.leaf_template,
@@ -29,7 +29,7 @@ with job_log(snakemake.log[0]):
     result = generate_concepts(
         rows,
         settings,
-        ApiSettings.from_config(cfg["api"]),
+        ApiSettings.from_config(params["api"]),
         guard=NoteShingleGuard.load(snakemake.input.guard),
     )
     write_raw(result, rows, Path(snakemake.output.concepts), Path(snakemake.output.exchanges))

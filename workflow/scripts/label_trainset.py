@@ -2,21 +2,21 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.plumbing.artifacts import read_code_concepts
 from cec.plumbing.io import read_dataset
 from cec.plumbing.logs import job_log
 from cec.stage2.trainset import build_label_trainset, code_titles, write_label_trainset
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
-    cfg = snakemake.params.settings
-    settings = {
+    settings = {  # in this order in the summary
         "variant": snakemake.wildcards.variant,
         "seed": int(snakemake.wildcards.seed),
-        "k": int(cfg["k"]),
-        "m": int(cfg["m"]),
-        "false_per_true": float(cfg["false_per_true"]),
+        **snakemake.params.settings,
     }
     rows = build_label_trainset(
         read_dataset(snakemake.input.train),

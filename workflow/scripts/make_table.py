@@ -3,11 +3,13 @@
 from pathlib import Path
 
 import yaml
+from snakemake.iocontainers import Snakemake
 
 from cec.evaluation import tables
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
     text = tables.build_table(

@@ -2,11 +2,14 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.concepts.guard import NoteShingleGuard
 from cec.plumbing.io import read_jsonl
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
     texts = (rec["text"] for path in snakemake.input for rec in read_jsonl(path))

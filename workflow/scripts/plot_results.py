@@ -3,10 +3,13 @@
 import json
 from pathlib import Path
 
+from snakemake.iocontainers import Snakemake
+
 from cec.evaluation.run import plot_loss_curves, plot_per_code_f1, plot_pr_curves
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
     w, p = snakemake.wildcards, snakemake.params

@@ -1,5 +1,7 @@
 """Snakemake adapter: rules predict_labels / predict_cec -> cec.stage2.run.predict_split."""
 
+from snakemake.iocontainers import Snakemake
+
 from cec.llm.backbones import Backbone
 from cec.plumbing.artifacts import read_code_concepts
 from cec.plumbing.logs import job_log
@@ -7,24 +9,28 @@ from cec.sections import NoteView
 from cec.stage2.methods import method
 from cec.stage2.run import PredictionInputs, PredictionSettings, predict_split
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0], threads=snakemake.threads):
     name = snakemake.params.label_backbone
     backbone = Backbone.from_config(name, snakemake.params.backbone)
-    cfg = snakemake.params.settings
     methods = [method(m) for m in snakemake.params.methods]
     outputs = dict(zip(snakemake.params.methods, snakemake.output, strict=True))
     inputs = PredictionInputs(
-        snakemake.input.model,
-        snakemake.input.get("adapter"),
-        snakemake.input.split,
-        snakemake.input.get("scores"),
-        snakemake.input.codes,
-        read_code_concepts(snakemake.input.code_concepts),
-        snakemake.input.concepts,
+        model_dir=snakemake.input.model,
+        adapter_dir=snakemake.input.get("adapter"),
+        split_jsonl=snakemake.input.split,
+        scores_tsv=snakemake.input.get("scores"),
+        code_table=snakemake.input.codes,
+        code_concepts=read_code_concepts(snakemake.input.code_concepts),
+        concepts_tsv=snakemake.input.concepts,
     )
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
-    seed = int(snakemake.wildcards.seed)
-    settings = PredictionSettings.from_config(cfg, seed, view, snakemake.input.template)
+    settings = PredictionSettings(
+        **snakemake.params.settings,
+        seed=int(snakemake.wildcards.seed),
+        view=view,
+        template=snakemake.input.template,
+    )
     predict_split(backbone, methods, inputs, outputs, settings)

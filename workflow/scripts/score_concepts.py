@@ -2,28 +2,28 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.llm.backbones import Backbone
 from cec.plumbing.artifacts import read_code_concepts
 from cec.plumbing.logs import job_log
 from cec.sections import NoteView
 from cec.stage1.run import ScoringFiles, score_notes
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0], threads=snakemake.threads):
     backbone = Backbone.from_config(snakemake.wildcards.backbone, snakemake.params.backbone)
-    cfg = snakemake.params.settings
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     files = ScoringFiles(
-        snakemake.input.model,
-        snakemake.input.adapter,
-        snakemake.input.split,
-        snakemake.input.concepts,
-        read_code_concepts(snakemake.input.code_concepts),
-        snakemake.output.scores,
-        snakemake.output.summary,
+        model_dir=snakemake.input.model,
+        adapter_dir=snakemake.input.adapter,
+        split_jsonl=snakemake.input.split,
+        concepts_tsv=snakemake.input.concepts,
+        code_concepts=read_code_concepts(snakemake.input.code_concepts),
+        out_tsv=snakemake.output.scores,
+        summary_json=snakemake.output.summary,
     )
-    summary = score_notes(
-        backbone, files, view=view, batch_size=int(cfg["score_batch"]), device=cfg["device"]
-    )
+    summary = score_notes(backbone, files, view=view, **snakemake.params.settings)
     logging.info("stage-1 scores: %s", summary)

@@ -2,22 +2,19 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.plumbing.logs import job_log
 from cec.sections import SectionSettings, write_section_report
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
-    settings = snakemake.params.settings
     titles = write_section_report(
         snakemake.input[0],
         snakemake.output.titles,
         snakemake.output.report,
-        SectionSettings(
-            min_df=float(settings["min_df"]),
-            min_score=float(settings["min_score"]),
-            max_words=int(settings["max_words"]),
-            keep=tuple(settings["keep"]),
-        ),
+        SectionSettings(**snakemake.params.settings),
     )
     logging.info("%d section titles selected", sum(t.selected for t in titles))

@@ -2,19 +2,17 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.plumbing.logs import job_log
 from cec.synth.mimic4_writer import write_synthetic_mimic4
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
-    settings = snakemake.params.settings
     manifest = write_synthetic_mimic4(
-        snakemake.params.out_dir,
-        int(settings["admissions"]),
-        int(settings["seed"]),
-        icd9_fraction=float(settings["icd9_fraction"]),
-        progress=True,
+        snakemake.params.out_dir, **snakemake.params.settings, progress=True
     )
     logging.info(
         "synthetic MIMIC-IV written: %d admissions, by ICD version %s",

@@ -2,10 +2,13 @@
 
 import logging
 
+from snakemake.iocontainers import Snakemake
+
 from cec.evaluation.run import tune_thresholds
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
     seeds = [int(s) for s in snakemake.params.seeds]

@@ -4,13 +4,15 @@ import json
 from pathlib import Path
 
 import yaml
+from snakemake.iocontainers import Snakemake
 
 from cec.evaluation.summary import write_summary
 from cec.evaluation.tables import load_metrics
 from cec.plumbing.io import atomic_write
 from cec.plumbing.logs import job_log
 
-snakemake = globals()["snakemake"]  # injected by Snakemake's script directive
+# Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
+snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
     p = snakemake.params

@@ -234,7 +234,7 @@ def build_table(
     published: Mapping[str, Any],
 ) -> str:
     """The LaTeX of Table 1-4 `name`, from the settings that table reads (see
-    `cec.plumbing.job_params.table`) and the metrics of its cells."""
+    `cec.job_params.table`) and the metrics of its cells."""
     cec = params.get("cec_method")
     rule = params.get("decision_rule_first", "dev_threshold")
     note = params.get("data_note", "")

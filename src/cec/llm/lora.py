@@ -63,27 +63,24 @@ class LoraSettings:
     # model the difference between fitting an 80 GB GPU and not (make bench-paper-scale)
     gradient_checkpointing: bool = False
 
-    @classmethod
-    def from_config(
-        cls, lora: Mapping[str, Any], steps: int, seed: int, targets: Sequence[str]
-    ) -> LoraSettings:
-        """Settings from a config `lora` block (stage1.lora, stage2.lora), the job's step
-        count and seed, and the modules to adapt (stage 1: the backbone's `lora_targets`;
-        stage 2: the block's own `targets`)."""
-        return cls(
-            r=int(lora["r"]),
-            alpha=int(lora["alpha"]),
-            dropout=float(lora["dropout"]),
-            targets=tuple(targets),
-            steps=int(steps),
-            grad_accum=int(lora["grad_accum"]),
-            lr=float(lora["lr"]),
-            seed=int(seed),
-            optimizer=str(lora["optimizer"]),
-            qlora=bool(lora["qlora"]),
-            loss=str(lora.get("loss", "full_vocab")),
-            gradient_checkpointing=bool(lora.get("gradient_checkpointing", False)),
-        )
+    def __post_init__(self) -> None:
+        """Values as the config's YAML gives them (`cec.job_params.stage1_training`,
+        `stage2_training`): a list of targets, an integer learning rate."""
+        for name, kind in (
+            ("r", int),
+            ("alpha", int),
+            ("dropout", float),
+            ("steps", int),
+            ("grad_accum", int),
+            ("lr", float),
+            ("seed", int),
+            ("optimizer", str),
+            ("qlora", bool),
+            ("loss", str),
+            ("gradient_checkpointing", bool),
+        ):
+            object.__setattr__(self, name, kind(getattr(self, name)))
+        object.__setattr__(self, "targets", tuple(self.targets))
 
 
 @dataclass(frozen=True)

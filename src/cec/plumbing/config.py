@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -149,12 +149,29 @@ def check_config(config: dict[str, Any], origin: str | Path) -> None:
     _check_lora_overrides(config, origin)
 
 
+def override_key_problem(
+    key: str,
+    block: Mapping[str, Any],
+    datasets: set[str] | None = None,
+    rows_name: str = "this stage's backbones",
+) -> str | None:
+    """Why a `lora_overrides` key of a stage block would never apply (None: it would): its
+    backbone is not one the stage trains, or (where `datasets` is given) its dataset is not
+    configured. One rule for the config check and for the jobs' params
+    (`cec.job_params.lora_for`)."""
+    dataset, _, backbone = key.rpartition("/")
+    rows = set(block.get("backbones") or ())
+    if backbone not in rows:
+        return f"{backbone!r} is not among {rows_name} ({', '.join(sorted(rows)) or 'none'})"
+    if dataset and datasets is not None and dataset not in datasets:
+        return f"unknown dataset {dataset!r}; the config defines: {', '.join(sorted(datasets))}"
+    return None
+
+
 def _check_lora_overrides(config: dict[str, Any], origin: str | Path) -> None:
     """A `lora_overrides` key names a backbone the stage trains and, before a slash, a
     configured dataset: a misspelt key would otherwise never apply, silently training the
     full-precision adapter a user meant to replace."""
-    from cec.plumbing.job_params import override_key_problem
-
     datasets = set(config.get("datasets") or {})
     for stage in ("stage1", "stage2"):
         block = config.get(stage) or {}

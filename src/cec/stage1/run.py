@@ -55,49 +55,48 @@ def train_concept_model(
     options: TrainingOptions | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the backbone on the pseudo-labelled concept questions; save the adapter."""
-    model_dir, trainset_path, train_jsonl = files.model_dir, files.trainset, files.train_jsonl
-    concepts_tsv, out_dir = files.concepts_tsv, files.out_dir
     options = options or TrainingOptions()
     view = options.view or NoteView()
-    device, template = options.device, options.template or TEMPLATE
-    progress, after_step = options.progress, options.after_step
-    model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
+    template = options.template or TEMPLATE
+    model, tokenizer, device, dtype = load_base_model(
+        backbone, files.model_dir, options.device, lora.qlora
+    )
     if lora.cpu_autocast is None:
         lora = replace(lora, cpu_autocast=cpu_dtype_here(backbone.cpu_dtype))
     encoder = PromptEncoder(tokenizer, QuestionTemplate.load(template), 0)
-    concepts = read_concept_texts(concepts_tsv)
+    concepts = read_concept_texts(files.concepts_tsv)
     questions = {c: encoder.question(text) for c, text in concepts.items()}
     encoder.note_budget = backbone.note_tokens(encoder.around_note(list(questions.values())))
     backbone = replace(backbone, note_budget=encoder.note_budget)  # as trained, for provenance
-    notes = {r["hadm_id"]: r["text"] for r in read_dataset(train_jsonl)}
+    notes = {r["hadm_id"]: r["text"] for r in read_dataset(files.train_jsonl)}
     by_note: dict[str, list[tuple[str, int]]] = {}
-    for row in read_jsonl(trainset_path):
+    for row in read_jsonl(files.trainset):
         if row["concept_id"] not in concepts:
-            raise InputError(f"unknown concept {row['concept_id']}", file=trainset_path)
+            raise InputError(f"unknown concept {row['concept_id']}", file=files.trainset)
         by_note.setdefault(str(row["hadm_id"]), []).append((row["concept_id"], int(row["label"])))
     items = []
     truncated = 0
     for hadm in sorted(by_note, key=int):
         if hadm not in notes:
-            raise InputError(f"admission {hadm} is not in the train split", file=trainset_path)
+            raise InputError(f"admission {hadm} is not in the train split", file=files.trainset)
         enc = encoder.note(view(notes[hadm]))
         truncated += enc.truncated
         pairs = by_note[hadm]
         items.append((enc.ids, [questions[c] for c, _ in pairs], [y for _, y in pairs]))
     run = AdapterRun(
-        "concept relevance (stage 1)",
-        f"stage 1 ({backbone.name}): concept relevance",
-        backbone,
-        model_dir,
-        device,
-        dtype,
-        template,
-        encoder.answer_ids,
-        view.mode,
-        trainset_path,
-        out_dir,
+        stage="concept relevance (stage 1)",
+        title=f"stage 1 ({backbone.name}): concept relevance",
+        backbone=backbone,
+        model_dir=files.model_dir,
+        device=device,
+        dtype=dtype,
+        template=template,
+        answer_ids=encoder.answer_ids,
+        note_view=view.mode,
+        trainset=files.trainset,
+        out_dir=files.out_dir,
     )
-    return fit_adapter(model, items, truncated, run, lora, progress, after_step)
+    return fit_adapter(model, items, truncated, run, lora, options.progress, options.after_step)
 
 
 @dataclass(frozen=True)
@@ -123,28 +122,27 @@ def score_notes(
     progress: bool = True,
 ) -> dict[str, Any]:
     """p(yes) for every (admission, concept); accuracy against the gold-code pseudo-labels."""
-    model_dir, adapter_dir, split_jsonl = files.model_dir, files.adapter_dir, files.split_jsonl
-    concepts_tsv, code_concepts = files.concepts_tsv, files.code_concepts
-    out_tsv, summary_json = files.out_tsv, files.summary_json
-    model, tokenizer, provenance = load_scoring_model(backbone, model_dir, adapter_dir, device)
+    model, tokenizer, provenance = load_scoring_model(
+        backbone, files.model_dir, files.adapter_dir, device
+    )
     assert provenance is not None
     encoder = PromptEncoder(tokenizer, QuestionTemplate.load(provenance["template"]), 0)
     if list(encoder.answer_ids) != provenance["answer_token_ids"]:
-        raise InputError("the adapter was trained with other answer tokens", file=adapter_dir)
-    concepts = read_concept_texts(concepts_tsv)
+        raise InputError("the adapter was trained with other answer tokens", file=files.adapter_dir)
+    concepts = read_concept_texts(files.concepts_tsv)
     ids = list(concepts)
     questions = [encoder.question(concepts[c]) for c in ids]
     encoder.note_budget = backbone.note_tokens(encoder.around_note(questions))
     cut = CutStats(encoder.note_budget)
-    records = list(read_dataset(split_jsonl))
+    records = list(read_dataset(files.split_jsonl))
     correct = positives = true_pos = pred_pos = 0
     pairs: list[tuple[float, bool]] = []
     meter = TokenMeter(model)
     start = time.perf_counter()
-    with scores_writer(out_tsv) as write_score:
+    with scores_writer(files.out_tsv) as write_score:
         for rec in tqdm(
             records,
-            desc=f"scoring {Path(split_jsonl).stem}",
+            desc=f"scoring {Path(files.split_jsonl).stem}",
             unit="note",
             disable=not progress,
             file=sys.stderr,
@@ -154,7 +152,7 @@ def score_notes(
             cut.add(enc)
             probs = score_shared_prefix(model, enc.ids, questions, encoder.answer_ids, batch_size)
             meter.minimum += len(enc.ids) + sum(len(q) for q in questions)
-            gold = set(gold_concepts(rec["labels"], code_concepts))
+            gold = set(gold_concepts(rec["labels"], files.code_concepts))
             for cid, p in zip(ids, probs, strict=True):
                 write_score(rec["hadm_id"], cid, p)
                 y, yhat = cid in gold, p > 0.5
@@ -168,7 +166,7 @@ def score_notes(
     true_neg = correct - true_pos
     summary = {
         "backbone": backbone.name,
-        "split": Path(split_jsonl).stem,
+        "split": Path(files.split_jsonl).stem,
         "notes": len(records),
         "concepts": len(ids),
         "questions": n,
@@ -184,6 +182,6 @@ def score_notes(
         "pseudo_positive_share": round(positives / n, 4) if n else None,
         "predicted_yes_share": round(pred_pos / n, 4) if n else None,
     }
-    write_json(summary_json, summary)
+    write_json(files.summary_json, summary)
     log_compute(log, meter.summary("score", model_dtype(model), time.perf_counter() - start))
     return summary

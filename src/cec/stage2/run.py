@@ -42,30 +42,28 @@ def train_label_model(
     """Fine-tune the label model on the Section 3.4 questions; save the adapter."""
     if files.code_table is None:
         raise ValueError("the label model needs the code table (TrainingFiles.code_table)")
-    model_dir, trainset_path, train_jsonl = files.model_dir, files.trainset, files.train_jsonl
-    concepts_tsv, code_table, out_dir = files.concepts_tsv, files.code_table, files.out_dir
     options = options or TrainingOptions()
     view = options.view or NoteView()
-    device, template = options.device, options.template
-    progress, after_step = options.progress, options.after_step
-    model, tokenizer, device, dtype = load_base_model(backbone, model_dir, device, lora.qlora)
+    model, tokenizer, device, dtype = load_base_model(
+        backbone, files.model_dir, options.device, lora.qlora
+    )
     if lora.cpu_autocast is None:
         lora = replace(lora, cpu_autocast=cpu_dtype_here(backbone.cpu_dtype))
-    template = template or variant_template(variant)
+    template = options.template or variant_template(variant)
     encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
-    titles = code_titles(code_table)
-    concepts = read_concept_texts(concepts_tsv)
-    notes = {str(r["hadm_id"]): r["text"] for r in read_dataset(train_jsonl)}
+    titles = code_titles(files.code_table)
+    concepts = read_concept_texts(files.concepts_tsv)
+    notes = {str(r["hadm_id"]): r["text"] for r in read_dataset(files.train_jsonl)}
     by_note: dict[str, list[tuple[list[int], int]]] = {}
-    for number, row in enumerate(read_jsonl(trainset_path), start=1):
+    for number, row in enumerate(read_jsonl(files.trainset), start=1):
         if row["code"] not in titles:
             raise InputError(
-                f"code {row['code']} is not in the label set", file=trainset_path, row=number
+                f"code {row['code']} is not in the label set", file=files.trainset, row=number
             )
         unknown = [c for c, _ in row["concepts"] if c not in concepts]
         if unknown:
             raise InputError(
-                f"unknown concepts {unknown}", file=trainset_path, row=number, field="concepts"
+                f"unknown concepts {unknown}", file=files.trainset, row=number, field="concepts"
             )
         ids = [t for c, y in row["concepts"] for t in encoder.line(concepts[c], bool(y))]
         ids += encoder.question(titles[row["code"]])
@@ -77,26 +75,26 @@ def train_label_model(
     truncated = 0
     for hadm in sorted(by_note, key=int):
         if hadm not in notes:
-            raise InputError(f"admission {hadm} is not in the train split", file=trainset_path)
+            raise InputError(f"admission {hadm} is not in the train split", file=files.trainset)
         enc = encoder.note(view(notes[hadm]))
         truncated += enc.truncated
         pairs = by_note[hadm]
         items.append((enc.ids, [q for q, _ in pairs], [y for _, y in pairs]))
     run = AdapterRun(
-        f"label model (stage 2), variant {variant}",
-        f"stage 2 ({backbone.name}, {variant})",
-        backbone,
-        model_dir,
-        device,
-        dtype,
-        Path(template).name,
-        encoder.answer_ids,
-        view.mode,
-        trainset_path,
-        out_dir,
-        {"variant": variant},
+        stage=f"label model (stage 2), variant {variant}",
+        title=f"stage 2 ({backbone.name}, {variant})",
+        backbone=backbone,
+        model_dir=files.model_dir,
+        device=device,
+        dtype=dtype,
+        template=Path(template).name,
+        answer_ids=encoder.answer_ids,
+        note_view=view.mode,
+        trainset=files.trainset,
+        out_dir=files.out_dir,
+        extra={"variant": variant},
     )
-    return fit_adapter(model, items, truncated, run, lora, progress, after_step)
+    return fit_adapter(model, items, truncated, run, lora, options.progress, options.after_step)
 
 
 @dataclass(frozen=True)
@@ -128,23 +126,6 @@ class PredictionSettings:
     template: str | None = None
     progress: bool = True
 
-    @classmethod
-    def from_config(
-        cls, stage2: Mapping[str, Any], seed: int, view: NoteView, template: str | None
-    ) -> PredictionSettings:
-        """From the `stage2` values a prediction reads
-        (`cec.plumbing.job_params.stage2_prediction`)."""
-        return cls(
-            seed=int(seed),
-            m=int(stage2["m"]),
-            train_k=int(stage2["k"]),
-            view=view,
-            max_tokens=int(stage2["max_tokens"]),
-            row_tokens=int(stage2["row_tokens"]),
-            device=str(stage2["device"]),
-            template=template,
-        )
-
 
 def predict_split(
     backbone: Backbone,
@@ -155,49 +136,49 @@ def predict_split(
 ) -> dict[str, Any]:
     """P(code) for every (admission, code) of a split, for methods of one variant (they
     share the label model): writes `hadm_id code prob` per method."""
-    model_dir, adapter_dir = inputs.model_dir, inputs.adapter_dir
-    split_jsonl, scores_tsv = inputs.split_jsonl, inputs.scores_tsv
-    code_table, code_concepts, concepts_tsv = (
-        inputs.code_table,
-        inputs.code_concepts,
-        inputs.concepts_tsv,
-    )
-    seed, m, train_k, view = settings.seed, settings.m, settings.train_k, settings.view
-    max_tokens, row_tokens, device = settings.max_tokens, settings.row_tokens, settings.device
-    template, progress = settings.template, settings.progress
     variants = {mth.variant for mth in methods}
     if len(variants) != 1:
         raise ValueError(f"methods of one variant per call, got {sorted(variants)}")
     variant = variants.pop()
-    model, tokenizer, provenance = load_scoring_model(backbone, model_dir, adapter_dir, device)
-    template = template or variant_template(variant)
+    model, tokenizer, provenance = load_scoring_model(
+        backbone, inputs.model_dir, inputs.adapter_dir, settings.device
+    )
+    template = settings.template or variant_template(variant)
     if provenance is not None and provenance["template"] != Path(template).name:
-        raise InputError(f"the adapter was trained with {provenance['template']}", file=adapter_dir)
+        raise InputError(
+            f"the adapter was trained with {provenance['template']}", file=inputs.adapter_dir
+        )
     encoder = LabelPromptEncoder(tokenizer, LabelTemplate.load(template), 0)
     if provenance is not None and list(encoder.answer_ids) != provenance["answer_token_ids"]:
-        raise InputError("the adapter was trained with other answer tokens", file=adapter_dir)
-    titles = code_titles(code_table)
+        raise InputError(
+            "the adapter was trained with other answer tokens", file=inputs.adapter_dir
+        )
+    titles = code_titles(inputs.code_table)
     codes = list(titles)
-    cview = concept_view(code_concepts, codes, variant)
-    ks = None if cview is None else sorted({mth.k or train_k for mth in methods})
-    concept_text = read_concept_texts(concepts_tsv)
+    cview = concept_view(inputs.code_concepts, codes, variant)
+    ks = None if cview is None else sorted({mth.k or settings.train_k for mth in methods})
+    concept_text = read_concept_texts(inputs.concepts_tsv)
     shown = [] if cview is None else [concept_text[c] for c in cview.space]
-    tail = encoder.longest_tail(shown, titles.values(), 0 if ks is None else m + max(ks))
+    tail = encoder.longest_tail(shown, titles.values(), 0 if ks is None else settings.m + max(ks))
     encoder.note_budget = backbone.note_tokens(encoder.around_note(tail))
     cut = CutStats(encoder.note_budget)
-    scores = read_scores(scores_tsv) if cview is not None and scores_tsv is not None else {}
+    scores = (
+        read_scores(inputs.scores_tsv)
+        if cview is not None and inputs.scores_tsv is not None
+        else {}
+    )
     scorer = LabelScorer(
         model,
         encoder,
         titles,
         concept_text,
         cview,
-        seed,
-        m,
-        max_tokens,
-        row_tokens,
+        seed=settings.seed,
+        m=settings.m,
+        max_tokens=settings.max_tokens,
+        row_tokens=settings.row_tokens,
     )
-    records = list(read_dataset(split_jsonl))
+    records = list(read_dataset(inputs.split_jsonl))
     meter = TokenMeter(model)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
@@ -208,9 +189,9 @@ def predict_split(
             fh.write("hadm_id\tcode\tprob\n")
         for rec in tqdm(
             records,
-            desc=f"labels {Path(split_jsonl).stem}",
+            desc=f"labels {Path(inputs.split_jsonl).stem}",
             unit="note",
-            disable=not progress,
+            disable=not settings.progress,
             file=sys.stderr,
             mininterval=5.0,
         ):
@@ -223,24 +204,24 @@ def predict_split(
                     raise InputError(
                         f"admission {hadm} has no stage-1 answer for {len(missing)} concepts "
                         f"(e.g. {missing[:3]})",
-                        file=scores_tsv,
+                        file=inputs.scores_tsv,
                     )
-            enc = encoder.note(view(rec["text"]))
+            enc = encoder.note(settings.view(rec["text"]))
             cut.add(enc)
             result = scorer.score(enc.ids, hadm, ks, p_yes)
             meter.minimum += result.tokens
             for mth in methods:
-                probs = result.probs[None if ks is None else (mth.k or train_k)]
+                probs = result.probs[None if ks is None else (mth.k or settings.train_k)]
                 handles[mth.name].writelines(f"{hadm}\t{c}\t{probs[c]:.6f}\n" for c in codes)
     summary = {
         "backbone": backbone.name,
         "variant": variant,
         "methods": [mth.name for mth in methods],
-        "split": Path(split_jsonl).stem,
+        "split": Path(inputs.split_jsonl).stem,
         "notes": len(records),
         "codes": len(codes),
         **cut.as_dict(),
-        "seed": seed,
+        "seed": settings.seed,
         "seconds": round(time.perf_counter() - start, 1),
     }
     log.info("stage-2 predictions: %s", summary)

@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -92,8 +93,8 @@ def write_synthetic_mimic(
     n_admissions: int,
     seed: int,
     *,
-    top50_sizes: tuple[int, int, int] | None = None,
-    rare_sizes: tuple[int, int, int] | None = None,
+    top50_sizes: Sequence[int] | None = None,
+    rare_sizes: Sequence[int] | None = None,
     other_notes_per_admission: float = 30.0,
     note_words: float | None = None,
     progress: bool = True,
@@ -108,7 +109,13 @@ def write_synthetic_mimic(
     check_synth_folder(out_dir)
     start = time.perf_counter()
     knowledge = load_knowledge()
-    plan = make_plan(n_admissions, seed, knowledge, top50_sizes, rare_sizes)
+    plan = make_plan(
+        n_admissions,
+        seed,
+        knowledge,
+        tuple(top50_sizes) if top50_sizes else None,  # type: ignore[arg-type]
+        tuple(rare_sizes) if rare_sizes else None,  # type: ignore[arg-type]
+    )
     hierarchy = Icd9Hierarchy.load()
     titles = {}
     for group in knowledge.groups.values():
