@@ -208,7 +208,7 @@ def _code_argv(root: Path) -> list[str]:
 
 WORK = {
     "synth-mimic": (_synth_argv, "cec.synth.writer.write_synthetic_mimic"),
-    "prepare": (_prepare_argv, "cec.datasets.mimic3.prepare_dataset"),
+    "prepare": (_prepare_argv, "cec.datasets.sources.Source.prepare"),
     "evaluate": (_evaluate_argv, "cec.evaluation.metrics.evaluate_files"),
     "code": (_code_argv, "cec.coder.code_note"),
 }

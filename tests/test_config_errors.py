@@ -21,7 +21,7 @@ from cec.plumbing.errors import InputError
 from tests.conftest import REPO
 from tests.tiny_workflow import copy_workflow, snakemake
 
-SCHEMA = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+SCHEMA_RULES = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
 TINY = REPO / "tests" / "config" / "tiny.yaml"
 
 
@@ -174,7 +174,7 @@ def _numeric_fields(schema: dict[str, Any], path: tuple[Any, ...] = ()) -> Itera
 
 # the key that a free-form block of the tiny config really has
 _FREE_KEY = {"datasets": "mimic3_50", "backbones": "tiny_llama", "steps": "default"}
-FIELDS = list(_numeric_fields(SCHEMA))
+FIELDS = list(_numeric_fields(SCHEMA_RULES))
 
 
 def _bad_values(schema: dict[str, Any]) -> list[Any]:

@@ -220,48 +220,37 @@ def _cmd_synth_iv(args: argparse.Namespace) -> int:
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
+    from cec.datasets.sources import Source
     from cec.datasets.splits import find_split_files
 
     if (args.mimic_dir is None) == (args.mimic4_dir is None):
         raise InputError("give --mimic-dir (MIMIC-III) or --mimic4-dir (MIMIC-IV), not both")
     if args.mimic4_dir is not None:
-        return _prepare_mimic4(args)
-    for flag, value in (("--icd-version", args.icd_version), ("--edin-split", args.edin_split)):
-        if value is not None:
-            raise InputError(f"{flag} is for --mimic4-dir (MIMIC-III is all ICD-9)")
-    from cec.datasets.mimic3 import PrepareOptions, prepare_dataset
-
-    opts = PrepareOptions(
-        seed=args.seed,
-        exclude_error_notes=not args.keep_error_notes,
-        progress=not args.quiet,
-        code_format=args.code_format,
-    )
-    if args.fractions:
-        opts.fractions = args.fractions
-    split_files = find_split_files(args.splits) if args.splits is not None else None
-    report = prepare_dataset(args.mimic_dir, args.codes, args.out, split_files, opts)
-    return _prepared(args, report)
-
-
-def _prepare_mimic4(args: argparse.Namespace) -> int:
-    from cec.datasets.mimic4 import Mimic4Options, prepare_mimic4_dataset
-    from cec.datasets.splits import find_split_files
-
-    if args.keep_error_notes or args.code_format != "exact":
-        raise InputError("--keep-error-notes and --code-format are for MIMIC-III (--mimic-dir)")
-    if args.splits is not None and args.edin_split is not None:
-        raise InputError("give --splits or --edin-split, not both")
-    opts = Mimic4Options(version=args.icd_version or 10, seed=args.seed, progress=not args.quiet)
-    if args.fractions:
-        opts.fractions = args.fractions
-    report = prepare_mimic4_dataset(
-        args.mimic4_dir,
+        if args.keep_error_notes or args.code_format != "exact":
+            raise InputError("--keep-error-notes and --code-format are for MIMIC-III (--mimic-dir)")
+        if args.splits is not None and args.edin_split is not None:
+            raise InputError("give --splits or --edin-split, not both")
+        source, root = Source("mimic4", args.icd_version or 10), args.mimic4_dir
+        options = source.options(seed=args.seed, fractions=args.fractions, progress=not args.quiet)
+    else:
+        for flag, value in (("--icd-version", args.icd_version), ("--edin-split", args.edin_split)):
+            if value is not None:
+                raise InputError(f"{flag} is for --mimic4-dir (MIMIC-III is all ICD-9)")
+        source, root = Source("mimic3"), args.mimic_dir
+        options = source.options(
+            seed=args.seed,
+            fractions=args.fractions,
+            progress=not args.quiet,
+            exclude_error_notes=not args.keep_error_notes,
+            code_format=args.code_format,
+        )
+    report = source.prepare(
+        root,
         args.codes,
         args.out,
-        opts,
-        split_file=args.edin_split,
+        options,
         split_files=find_split_files(args.splits) if args.splits is not None else None,
+        edin_split=args.edin_split,
     )
     return _prepared(args, report)
 
