@@ -1,5 +1,5 @@
 # Concept-Enhanced ICD Coding (CEC): raw MIMIC-III CSVs -> datasets -> ... -> the paper's
-# tables. The default config is the synthetic demo; see README.md for the real data.
+# tables. The default config is the synthetic demo; config/README.md lists the others.
 from snakemake.utils import min_version, validate
 
 min_version("9.27.1")

@@ -53,20 +53,26 @@ def mimic_tables(wildcards):
     root = Path(mimic_dir(wildcards.dataset))
     synthetic = is_synthetic(wildcards.dataset)
     tables = dataset_source(wildcards.dataset).tables
-    return {name: _table_file(root / sub, name, synthetic) for name, sub in tables.items()}
+    return {
+        name: _table_file(root / sub, name, synthetic) for name, sub in tables.items()
+    }
 
 
 def dictionary_tables(wildcards):
     """The two d_icd dictionaries, named alike for both sources (rule code_table)."""
     tables = mimic_tables(wildcards)
     names = dataset_source(wildcards.dataset).dictionaries
-    return dict(zip(("d_icd_diagnoses", "d_icd_procedures"), (tables[n] for n in names)))
+    return dict(
+        zip(("d_icd_diagnoses", "d_icd_procedures"), (tables[n] for n in names))
+    )
 
 
 def code_tables(wildcards):
     """The two code tables, from which a counted code list is made."""
     tables = mimic_tables(wildcards)
-    return {name: tables[name] for name in dataset_source(wildcards.dataset).code_tables}
+    return {
+        name: tables[name] for name in dataset_source(wildcards.dataset).code_tables
+    }
 
 
 def code_list(dataset):
@@ -206,7 +212,11 @@ def stage1_files(dataset):
 def coded_datasets():
     """The datasets the LLM stages, evaluation and tables run on: all but those marked
     `prepare_only` (the *_full code sets, prepared but not yet coded)."""
-    coded = {d: spec for d, spec in config["datasets"].items() if not spec.get("prepare_only")}
+    coded = {
+        d: spec
+        for d, spec in config["datasets"].items()
+        if not spec.get("prepare_only")
+    }
     return in_table_order(coded)
 
 
@@ -296,14 +306,14 @@ def prediction_files(dataset):
 
 # CPU threads per LLM job. The demo runs two 1-thread jobs side by side on 2 cores: the
 # same arithmetic throughput as one 2-thread job, and each job's start-up (imports, model
-# load: ~5 s) overlaps the other's work.
+# load) overlaps the other's work.
 LLM_THREADS = config.get("llm_threads", 2)
 
 # Scheduling priorities. The longest chain (concepts -> stage-1 training -> scoring -> CEC
 # prediction) decides the wall time: its jobs go first whenever they are ready, the label
 # adapters next (CEC prediction waits for its own), and the short direct/leaf predictions
 # fill the cores around them. Without them, Snakemake finished one dataset before starting
-# the other's stage 1, and one core sat idle for ~4 minutes of the demo.
+# the other's stage 1, and one core sat idle for minutes of the demo.
 CRITICAL_PATH = 10
 LABEL_TRAINING = 5
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cec.readers.tables import TABLE_COLUMNS
-from cec.synth.writer import CsvTable
+from cec.synth.mimic3_writer import CsvTable
 from tests.tiny_workflow import REPO, TinyRun, TinyWorkflow
 
 __all__ = ["REPO", "WORKFLOW_CONFIGS"]

@@ -207,7 +207,7 @@ def _code_argv(root: Path) -> list[str]:
 
 
 WORK = {
-    "synth-mimic": (_synth_argv, "cec.synth.writer.write_synthetic_mimic"),
+    "synth-mimic": (_synth_argv, "cec.synth.mimic3_writer.write_synthetic_mimic"),
     "prepare": (_prepare_argv, "cec.datasets.sources.Source.prepare"),
     "evaluate": (_evaluate_argv, "cec.evaluation.metrics.evaluate_files"),
     "code": (_code_argv, "cec.coder.code_note"),

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from cec.synth.mimic3_writer import write_synthetic_mimic
 from cec.synth.notes import DEFAULT_MEAN_WORDS
-from cec.synth.writer import write_synthetic_mimic
 from tests.conftest import REPO
 
 SPEC = importlib.util.spec_from_file_location(

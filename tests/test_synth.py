@@ -16,8 +16,8 @@ from cec.datasets.splits import find_split_files
 from cec.icd.code_lists import read_code_list
 from cec.plumbing.io import read_jsonl
 from cec.readers.tables import TABLE_COLUMNS
+from cec.synth.mimic3_writer import write_synthetic_mimic
 from cec.synth.plan import SPLITS, Plan
-from cec.synth.writer import write_synthetic_mimic
 from tests.conftest import REPO, assert_same_output_but_wall_time
 
 N = 400

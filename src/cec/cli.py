@@ -167,7 +167,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
         return _cmd_synth_iv(args)
     if args.icd9_fraction is not None:
         raise InputError("--icd9-fraction is for --version iv (MIMIC-III is all ICD-9)")
-    from cec.synth.writer import write_synthetic_mimic
+    from cec.synth.mimic3_writer import write_synthetic_mimic
 
     manifest = write_synthetic_mimic(
         args.out,

@@ -58,7 +58,7 @@ def canonical(value: Any) -> Any:
 
 
 def synth_mimic(config: Config) -> dict[str, Any]:
-    """The synthetic MIMIC-III: `cec.synth.writer.write_synthetic_mimic`'s keywords."""
+    """The synthetic MIMIC-III: `cec.synth.mimic3_writer.write_synthetic_mimic`'s keywords."""
     spec = config["mimic"]["synthetic"]
     return canonical(
         {

@@ -343,14 +343,16 @@ def write_section_report(
     fell back to the full note. No note text is written. Returns all learned titles.
     """
     settings = settings or SectionSettings()
-    min_df, min_score, max_words = settings.min_df, settings.min_score, settings.max_words
-    keep, subheadings = settings.keep, settings.subheadings
-    min_own_line, min_notes_listed = settings.min_own_line, settings.min_notes_listed
     texts = _read_texts(train_path)
-    titles = learn_section_titles(texts, min_df=min_df, min_score=min_score, max_words=max_words)
+    titles = learn_section_titles(
+        texts,
+        min_df=settings.min_df,
+        min_score=settings.min_score,
+        max_words=settings.max_words,
+    )
     selected = [t.title for t in titles if t.selected]
-    boundaries = boundary_titles(titles, keep, subheadings, min_own_line)
-    wanted = list(dict.fromkeys(_normalise(k) for k in keep))
+    boundaries = boundary_titles(titles, settings.keep, settings.subheadings, settings.min_own_line)
+    wanted = list(dict.fromkeys(_normalise(k) for k in settings.keep))
     n = len(texts)
 
     found: Counter[str] = Counter()
@@ -368,7 +370,7 @@ def write_section_report(
     with atomic_write(out_tsv) as fh:
         fh.write("title\tdf\tapf\tscore\tselected\town_line\n")
         for t in titles:
-            if round(t.df * n) < min_notes_listed:
+            if round(t.df * n) < settings.min_notes_listed:
                 continue
             flag = str(t.selected).lower()
             fh.write(
@@ -382,13 +384,13 @@ def write_section_report(
         "method": "DF-IAPF (Lu et al., 2023): score = DF * log2(1 + 1/APF)",
         "n_train_notes": n,
         "parameters": {
-            "min_df": min_df,
-            "min_score": min_score,
-            "max_words": max_words,
+            "min_df": settings.min_df,
+            "min_score": settings.min_score,
+            "max_words": settings.max_words,
             "keep": wanted,
-            "subheadings": sorted(_normalise(t) for t in subheadings),
-            "min_own_line": min_own_line,
-            "min_notes_listed": min_notes_listed,
+            "subheadings": sorted(_normalise(t) for t in settings.subheadings),
+            "min_own_line": settings.min_own_line,
+            "min_notes_listed": settings.min_notes_listed,
         },
         "selected_titles": selected,
         "split_titles": boundaries,

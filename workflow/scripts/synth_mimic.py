@@ -1,11 +1,11 @@
-"""Snakemake adapter: rule synth_mimic -> cec.synth.writer.write_synthetic_mimic."""
+"""Snakemake adapter: rule synth_mimic -> cec.synth.mimic3_writer.write_synthetic_mimic."""
 
 import logging
 
 from snakemake.iocontainers import Snakemake
 
 from cec.plumbing.logs import job_log
-from cec.synth.writer import write_synthetic_mimic
+from cec.synth.mimic3_writer import write_synthetic_mimic
 
 # Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
 snakemake: Snakemake = globals()["snakemake"]

@@ -71,9 +71,9 @@ def warn(report: dict[str, Any], message: str) -> None:
 
 
 def _choose_split(
-    found: Admissions, split: SplitPlan, report: dict[str, Any]
+    found: Admissions, plan: SplitPlan, report: dict[str, Any]
 ) -> dict[str, list[int]]:
-    """Train/dev/test admission ids: the given lists, or `split.make(eligible)`.
+    """Train/dev/test admission ids: the given lists, or `plan.make(eligible)`.
 
     Every admission that is not in the dataset is counted under its reason in
     report["admissions"]["dropped"], so that a user can reconcile our counts with a paper's.
@@ -96,41 +96,40 @@ def _choose_split(
     drop("has listed code but no discharge summary", with_listed - discharge)
     eligible = with_listed & discharge
     admissions["with_listed_code_and_discharge_summary"] = len(eligible)
-    split_lists, split_files = split.given, split.sources
-    if split_lists is not None:
-        assert split_files is not None
-        for split, ids in split_lists.items():
+    if plan.given is not None:
+        assert plan.sources is not None
+        for split, ids in plan.given.items():
             unknown = unknown_ids(ids, known)
             if unknown:
                 raise InputError(
                     f"{len(unknown)} HADM_ID(s) of the {split} split file appear in no "
                     f"MIMIC table read (e.g. {', '.join(map(str, unknown[:EXAMPLES]))}); "
                     "is the split for another MIMIC version or dataset?",
-                    file=split_files[split],
+                    file=plan.sources[split],
                     field="HADM_ID",
                 )
-        listed_in_splits = {h for ids in split_lists.values() for h in ids}
+        listed_in_splits = {h for ids in plan.given.values() for h in ids}
         drop("not in the split files", eligible - listed_in_splits)
         drop("in a split file but has no listed code", listed_in_splits - with_listed)
         drop(
             "in a split file but has no discharge summary",
             (listed_in_splits & with_listed) - discharge,
         )
-        split_ids = {s: sorted(h for h in ids if h in eligible) for s, ids in split_lists.items()}
+        split_ids = {s: sorted(h for h in ids if h in eligible) for s, ids in plan.given.items()}
         report["split"] = {
             "source": "split files",
-            "files": {s: str(split_files[s]) for s in SPLITS},
+            "files": {s: str(plan.sources[s]) for s in SPLITS},
             # admissions of a split file that kept no label of the list (under another
             # code format, or another MIMIC version, they may have had some)
             "lost_every_label": {
                 s: {"count": len(lost), "hadm_ids": sorted(lost)}
-                for s, ids in split_lists.items()
+                for s, ids in plan.given.items()
                 if (lost := set(ids) - with_listed)
             },
         }
     else:
-        split_ids = split.make(eligible)
-        report["split"] = dict(split.made)
+        split_ids = plan.make(eligible)
+        report["split"] = dict(plan.made)
         warn(
             report,
             "no split files given: made a seeded patient-level split; numbers are not "

@@ -43,7 +43,7 @@ def dataset_title(name: str) -> str:
     return DATASET_TITLES.get(name, escape(name))
 
 
-# The paper's two decision rules for F1 (README, "Two decision rules"): Section 4 evaluates
+# The paper's two decision rules for F1 (docs/evaluation.md): Section 4 evaluates
 # with KEPT's scripts, which tune one threshold on dev; Section 3.4 takes the model's own
 # Yes/No answer (p > 0.5). Metric files hold the first at the top level, the second under
 # "at_0_5"; AUC and P@k need no threshold.

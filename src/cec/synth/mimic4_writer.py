@@ -53,9 +53,9 @@ from cec.icd.icd10 import Icd10Hierarchy
 from cec.plumbing.io import atomic_dir, write_json
 from cec.readers.mimic4 import COLUMNS
 from cec.synth.knowledge import Knowledge, load_mimic4_knowledge
+from cec.synth.mimic3_writer import _open, check_synth_folder
 from cec.synth.notes import DischargeSummaryWriter
 from cec.synth.plan import MIN_ADMISSIONS, _sample_codes, _subjects, rng_for
-from cec.synth.writer import _open, check_synth_folder
 
 VERSIONS = (9, 10)
 DEFAULT_ICD9_FRACTION = 0.4
