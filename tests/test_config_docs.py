@@ -4,6 +4,8 @@ catalog's convention), and every shipped config file."""
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 
 import yaml
 
@@ -24,3 +26,16 @@ def test_every_config_file_is_listed() -> None:
     listed = set(re.findall(r"^\| `([\w.]+\.yaml)` \|", README.read_text(encoding="utf-8"), re.M))
     shipped = {p.name for p in (REPO / "config").glob("*.yaml")}
     assert listed == shipped
+
+
+def test_the_schema_is_package_data() -> None:
+    """Found inside the installed package (a wheel holds it: `cec = ["resources/**/*"]`),
+    not by walking up to a checkout's config/ folder."""
+    import cec
+
+    package = Path(cec.__file__).parent
+    assert SCHEMA.is_file() and SCHEMA.is_relative_to(package), SCHEMA
+    globs = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["package-data"]["cec"]
+    assert any(SCHEMA in set(package.glob(g)) for g in globs), globs
