@@ -67,17 +67,16 @@ def dictionary_tables(wildcards):
     )
 
 
-def code_tables(wildcards):
-    """The two code tables, from which a counted code list is made."""
+def counting_tables(wildcards):
+    """The tables from which a counted code list is made."""
     tables = mimic_tables(wildcards)
-    return {
-        name: tables[name] for name in dataset_source(wildcards.dataset).code_tables
-    }
+    names = dataset_source(wildcards.dataset).counting_tables
+    return {name: tables[name] for name in names}
 
 
 def code_list(dataset):
     """A dataset's code list: the file the config names, or the one rule count_codes
-    writes from hosp/ when the config says how to count it."""
+    writes (counted as Edin et al. count) when the config says how to count it."""
     codes = config["datasets"][dataset]["codes"]
     if isinstance(codes, str):
         return codes

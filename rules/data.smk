@@ -55,7 +55,7 @@ rule synth_mimic4:
 
 rule count_codes:
     input:
-        unpack(code_tables),
+        unpack(counting_tables),
     output:
         "results/data/{dataset}/code_list.txt",
     log:

@@ -155,21 +155,60 @@ def test_an_icd9_list_for_an_icd10_dataset_is_refused_before_reading(mimic4, tmp
 
 
 def test_counted_code_lists(mimic4, tmp_path):
+    """Counted as Edin et al. count: once per distinct discharge row of an admission
+    (202 has 3, 205 has 2: a DS and an RR row), never for 207, which has no note."""
     out = tmp_path / "list.txt"
     chosen = write_code_list(mimic4, 10, out, top=3)
-    # I50.9: 202, 203, 205, 207 (4); E87.2: 203, 206; N17.9: 202, 204; ties by string
-    assert chosen == [("I50.9", 4), ("E87.2", 2), ("N17.9", 2)]
-    assert [c.code for c in read_code_list(out, version=10)] == ["E87.2", "I50.9", "N17.9"]
-    assert "the 3 most frequent ICD-10 codes" in out.read_text()
+    # I50.9: 202 (x3), 203, 205 (x2); N17.9: 202 (x3), 204; 0DTJ4ZZ: 202 (x3)
+    assert chosen == [("I50.9", 6), ("N17.9", 4), ("0DTJ4ZZ", 3)]
+    assert [c.code for c in read_code_list(out, version=10)] == ["0DTJ4ZZ", "I50.9", "N17.9"]
+    text = out.read_text()
+    assert "the 3 most frequent ICD-10 codes" in text
+    assert "of the 6 admissions that have both" in text and "(1 coded admissions" in text
     full = write_code_list(mimic4, 10, tmp_path / "full.txt", min_count=2)
-    assert [c for c, _ in full] == ["I50.9", "E87.2", "N17.9"]
+    assert [c for c, _ in full] == ["I50.9", "N17.9", "0DTJ4ZZ", "E87.2"]
     everything = write_code_list(mimic4, 10, tmp_path / "all.txt")
     assert [c for c, _ in everything] == [
-        "I50.9", "E87.2", "N17.9", "02HV33Z", "0DTJ4ZZ", "A00.0"
+        "I50.9", "N17.9", "0DTJ4ZZ", "E87.2", "02HV33Z", "A00.0"
     ]  # fmt: skip
-    with pytest.raises(InputError, match="no ICD-10 code is carried by 5 or more"):
-        write_code_list(mimic4, 10, tmp_path / "none.txt", min_count=5)
+    with pytest.raises(InputError, match="no ICD-10 code is carried by 7 or more"):
+        write_code_list(mimic4, 10, tmp_path / "none.txt", min_count=7)
     assert not (tmp_path / "none.txt").exists()
+
+
+def _threshold_world(root: Path) -> Path:
+    """Codes around a min count of 3. K10.0: two admissions with a note and one without
+    (3 in hosp/, 2 in Edin et al.'s dataset). K20.0: one admission with three distinct
+    discharge rows (3). K30.0: one admission with its one text written twice (1), and one
+    with an empty text (not a row: pandas reads it as missing), and one more with a note."""
+    _write(root, "diagnoses_icd", [
+        [1, 301, 1, "K100", 10], [2, 302, 1, "K100", 10], [3, 303, 1, "K100", 10],
+        [4, 304, 1, "K200", 10],
+        [5, 305, 1, "K300", 10], [6, 306, 1, "K300", 10], [7, 307, 1, "K300", 10],
+    ])  # fmt: skip
+    _write(root, "procedures_icd", [])
+    _write(root, "discharge", [
+        ["301-DS-1", 1, 301, "DS", 1, "2160-01-01", "", "a"],
+        ["302-DS-1", 2, 302, "DS", 1, "2160-01-01", "", "b"],
+        ["304-DS-1", 4, 304, "DS", 1, "2160-01-01", "", "c1"],
+        ["304-DS-2", 4, 304, "DS", 2, "2160-01-02", "", "c2"],
+        ["304-AD-3", 4, 304, "AD", 3, "2160-01-03", "", "c3"],
+        ["305-DS-1", 5, 305, "DS", 1, "2160-01-01", "", "same"],
+        ["305-DS-2", 5, 305, "DS", 2, "2160-01-01", "", "same"],
+        ["306-DS-1", 6, 306, "DS", 1, "2160-01-01", "", ""],
+        ["307-DS-1", 7, 307, "DS", 1, "2160-01-01", "", "d"],
+    ])  # fmt: skip
+    return root
+
+
+def test_a_code_near_the_threshold_counts_only_noted_admissions(tmp_path):
+    """Edin et al.'s min-count-10 rule at a threshold of 3: an admission without a
+    discharge note does not lift a code over it; the rows of one admission do."""
+    root = _threshold_world(tmp_path / "mimic-iv")
+    chosen = write_code_list(root, 10, tmp_path / "list.txt", min_count=3)
+    assert chosen == [("K20.0", 3)]  # K10.0 (2 noted + 1 without a note) is cut
+    everything = dict(write_code_list(root, 10, tmp_path / "all.txt"))
+    assert everything == {"K20.0": 3, "K10.0": 2, "K30.0": 2}  # 305 once, 306 not, 307
 
 
 def test_dataset_folder_is_all_or_nothing_and_foreign_files_are_kept(mimic4, codes10, tmp_path):
@@ -244,3 +283,28 @@ def test_a_table_as_csv_and_csv_gz_is_refused_naming_both(mimic4, codes10, tmp_p
     with pytest.raises(InputError, match="discharge.csv.gz and discharge.csv"):
         prepare_mimic4_dataset(mimic4, codes10, out, Mimic4Options(progress=False))
     assert not out.exists()
+
+
+def test_edin_et_al_code_lists_with_a_dot_after_every_category_are_read(tmp_path, caplog):
+    """Edin et al. write "I10." for a bare category; it is read as the workflow's "I10",
+    and the log says how many were."""
+    path = tmp_path / "edin.txt"
+    path.write_text("I10.\nE87.2\nZ99.\n0DTJ4ZZ\n", encoding="utf-8")
+    with caplog.at_level("INFO", logger="cec.icd.code_lists"):
+        codes = read_code_list(path, version=10)
+    assert [(c.code, c.kind) for c in codes] == [
+        ("0DTJ4ZZ", "procedure"), ("E87.2", "diagnosis"), ("I10", "diagnosis"),
+        ("Z99", "diagnosis"),
+    ]  # fmt: skip
+    assert "2 ICD-10 categories written with a trailing dot" in caplog.text
+    twice = tmp_path / "twice.txt"
+    twice.write_text("I10\nI10.\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"code I10 is listed twice \(first on line 1\)"):
+        read_code_list(twice, version=10)
+    for bad in ("I1.", "I10.9.", "0DTJ4ZZ."):  # only a 3-character category takes the dot
+        (tmp_path / "bad.txt").write_text(f"{bad}\n", encoding="utf-8")
+        with pytest.raises(InputError, match="is not an ICD-10 label code"):
+            read_code_list(tmp_path / "bad.txt", version=10)
+    (tmp_path / "nine.txt").write_text("428.\n", encoding="utf-8")
+    with pytest.raises(InputError, match="is not a dotted ICD-9 code"):
+        read_code_list(tmp_path / "nine.txt", version=9)

@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="TRAIN,DEV,TEST",
         help="shares of the patient-level split (default 0.7,0.1,0.2; MIMIC-IV "
-        "0.65,0.1,0.25, stratified by each patient's rarest label)",
+        "0.75,0.1,0.15, stratified by each patient's rarest label)",
     )
     prep.add_argument(
         "--keep-error-notes", action="store_true", help="keep discharge summaries flagged ISERROR=1"

@@ -1,4 +1,5 @@
-"""Snakemake adapter: rule count_codes -> cec.datasets.mimic4.write_code_list (hosp/ only)."""
+"""Snakemake adapter: rule count_codes -> cec.datasets.mimic4.write_code_list (codes, and
+which admissions have discharge rows: no note text is kept)."""
 
 import logging
 

@@ -8,10 +8,10 @@ split is Edin et al.'s published split file when given, else a seeded patient-le
 split stratified by each patient's rarest label (`cec.datasets.splits.stratified_patient_split`).
 
 Code lists are files of label strings (`config/codes/mimic4_*.txt`), or are counted
-from the code tables by `write_code_list`: the codes of the version ranked by the number
-of admissions that carry them, ties by string. Counting reads `hosp/` alone, never a
-note, so that concept generation (which sends code titles to an API) can depend on the
-list without any note upstream of it in the workflow.
+by `write_code_list` as Edin et al. count them: over the discharge rows of the
+admissions that carry a code, ties by string. Counting keeps no note text (admission ids
+and text digests only) and writes codes and counts, so concept generation (which sends
+code titles to an API) has no note text upstream of it in the workflow.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from cec.readers.mimic4 import (
     TABLES,
     code_counts,
     collect_discharge_notes,
+    discharge_rows,
     read_admission_codes,
     read_titles,
     table_path,
@@ -43,7 +44,9 @@ from cec.readers.mimic4 import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.65, "dev": 0.10, "test": 0.25}
+# Edin et al.'s MIMIC-IV split script holds out 15% of patients for test and 10% for
+# validation (prepare_data/generate_mimiciv_splits.py: TEST_SIZE, VAL_SIZE)
+DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.75, "dev": 0.10, "test": 0.15}
 
 
 @dataclass
@@ -52,7 +55,7 @@ class Mimic4Options:
 
     version: int = 10
     seed: int = 13
-    # Edin et al.'s proportions (65/10/25), used when no split file is given
+    # Edin et al.'s proportions (75/10/15), used when no split file is given
     fractions: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
     progress: bool = True
     literature_sizes: Mapping[str, int] | None = None
@@ -133,26 +136,37 @@ def write_code_list(
     min_count: int = 1,
     progress: bool = False,
 ) -> list[tuple[str, int]]:
-    """Count the codes of `version` over every admission of hosp/ and write the `top`
-    most frequent (or all) with at least `min_count` admissions, as a code list file
-    whose comment lines say how it was counted; returns (code, count) as written."""
+    """Count the codes of `version` as Edin et al. count them and write the `top` most
+    frequent (or all) with a count of at least `min_count`, as a code list file whose
+    comment lines say how it was counted; returns (code, count) as written.
+
+    Edin et al. join the discharge notes with the codes and keep a code carried by 10 or
+    more rows of that dataset: a code counts once for every distinct discharge row of an
+    admission that carries it (`cec.readers.mimic4.discharge_rows`), and an admission
+    without a discharge note does not count at all. Counting over every admission of
+    hosp/ instead would let codes of admissions without a note pass the cut and change the
+    label set. The top-N lists (`{top: 50}`) are ranked by the same count."""
     _check_version(version)
     if top is not None and top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
     found = read_admission_codes(root, version, progress=progress)
-    ranked = [(c, n) for c, n in code_counts(found.codes) if n >= min_count]
+    rows = discharge_rows(root, progress=progress)
+    counted = {hadm for hadm in found.codes if rows.get(hadm)}
+    ranked = [(c, n) for c, n in code_counts(found.codes, rows) if n >= min_count]
     chosen = ranked[:top] if top is not None else ranked
     if not chosen:
         raise InputError(
-            f"no ICD-{version} code is carried by {min_count} or more admissions",
+            f"no ICD-{version} code is carried by {min_count} or more discharge rows",
             file=table_path(root, "diagnoses_icd"),
         )
     what = f"the {top} most frequent" if top is not None else "all"
     header = [
         f"# {what} ICD-{version} codes of {SOURCE} hosp/diagnoses_icd + procedures_icd",
-        f"# with at least {min_count} admission(s); counted once per admission over the "
-        f"{len(found.codes)} admissions with an ICD-{version} code;",
-        "# ranked by that count, ties by the code string. code  admissions",
+        f"# with a count of at least {min_count}, counted as Edin et al. count: once per "
+        f"distinct note/discharge row of the {len(counted)} admissions that have both an "
+        f"ICD-{version} code and a discharge note ({len(found.codes) - len(counted)} "
+        "coded admissions without one do not count);",
+        "# ranked by that count, ties by the code string. code  discharge rows",
     ]
     lines = header + [f"{code}  # {count}" for code, count in chosen]
     with atomic_path(out_path) as tmp:

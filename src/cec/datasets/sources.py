@@ -65,11 +65,13 @@ class Source:
         return {name: folder for name, (folder, _) in mimic4_reader.TABLES.items()}
 
     @property
-    def code_tables(self) -> tuple[str, str]:
-        """The tables that carry the admissions' codes (counted by rule count_codes)."""
+    def counting_tables(self) -> tuple[str, ...]:
+        """The tables a counted code list reads (rule count_codes): the admissions' codes,
+        and the discharge notes' admission ids (Edin et al. count over the admissions
+        that have one; `cec.datasets.mimic4.write_code_list`)."""
         if self.name == "mimic3":
-            return ("DIAGNOSES_ICD", "PROCEDURES_ICD")
-        return ("diagnoses_icd", "procedures_icd")
+            return ("DIAGNOSES_ICD", "PROCEDURES_ICD", "NOTEEVENTS")
+        return ("diagnoses_icd", "procedures_icd", "discharge")
 
     @property
     def dictionaries(self) -> tuple[str, str]:

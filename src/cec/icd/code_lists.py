@@ -14,6 +14,7 @@ one), so the reader is told the version.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 from cec.icd.codes import CodeFormatError, Kind, code_text, format_icd10
 from cec.plumbing.errors import InputError
 from cec.plumbing.io import read_text_lines
+
+log = logging.getLogger(__name__)
 
 _PROCEDURE = re.compile(r"^\d{2}\.\d{1,2}$")
 _DIAGNOSIS = re.compile(r"^(\d{3}|V\d{2})(\.\d{1,2})?$|^E\d{3}(\.\d)?$")
@@ -63,10 +66,17 @@ _SHAPES = {
 }
 
 
+# Edin et al. write every ICD-10-CM code with a dot after its category, also a bare
+# category ("I10."); the workflow writes "I10" (`cec.icd.codes.format_icd10`)
+_EDIN_BARE_CATEGORY = re.compile(r"[A-Z][0-9][0-9A-Z]\.")
+
+
 def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
     """Read a code list of ICD `version` (9 or 10); `#` starts a comment. Codes are read
     as every code reader reads them (`cec.icd.codes.code_text`: case does not matter).
-    Returns codes in canonical (sorted) order."""
+    An ICD-10 category written with Edin et al.'s trailing dot ("I10.") is read as the
+    category ("I10"), and the log says how many were. Returns codes in canonical (sorted)
+    order."""
     if version not in _SHAPES:
         raise ValueError(f"version must be 9 or 10, got {version!r}")
     classify, expected = _SHAPES[version]
@@ -76,10 +86,14 @@ def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
     lines = read_text_lines(path)  # BOM, CRLF, NUL and non-UTF-8: cec.plumbing.io's one rule
     seen: dict[str, int] = {}
     codes: list[LabelCode] = []
+    trailing_dots = 0
     for number, line in enumerate(lines, start=1):
         text = code_text(line.split("#", 1)[0])
         if not text:
             continue
+        if version == 10 and _EDIN_BARE_CATEGORY.fullmatch(text):
+            text = text[:-1]
+            trailing_dots += 1
         kind = classify(text)
         if kind is None:
             raise InputError(
@@ -99,4 +113,11 @@ def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
         codes.append(LabelCode(text, kind))
     if not codes:
         raise InputError("code list is empty: a dataset needs at least one label code", file=path)
+    if trailing_dots:
+        log.info(
+            "%s: %d ICD-10 categories written with a trailing dot (Edin et al.'s form, "
+            "e.g. I10.) read without it",
+            path,
+            trailing_dots,
+        )
     return sorted(codes, key=lambda c: c.code)

@@ -20,6 +20,7 @@ uses, and raises `InputError` with the file, row and field of anything malformed
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -271,12 +272,34 @@ def read_discharge_notes(
         yield hadm, subject, text
 
 
-def code_counts(codes: Mapping[int, list[str]]) -> list[tuple[str, int]]:
-    """(label string, admissions carrying it), most frequent first; a code counts once
-    per admission, and ties are broken by the string itself (ascending), so that the
-    ranking does not depend on file order."""
+def code_counts(
+    codes: Mapping[int, list[str]], weights: Mapping[int, int] | None = None
+) -> list[tuple[str, int]]:
+    """(label string, count), most frequent first; a code counts once per admission, or
+    `weights[hadm]` times (0 for an admission `weights` lacks), and ties are broken by the
+    string itself (ascending), so that the ranking does not depend on file order."""
     counts: dict[str, int] = defaultdict(int)
-    for labels in codes.values():
+    for hadm, labels in codes.items():
+        weight = 1 if weights is None else weights.get(hadm, 0)
+        if not weight:
+            continue
         for code in set(labels):
-            counts[code] += 1
+            counts[code] += weight
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def discharge_rows(root: str | Path, *, progress: bool = False) -> dict[int, int]:
+    """How many rows each admission has in Edin et al.'s MIMIC-IV dataset, which pairs
+    every row of `note/discharge` with its admission's codes: the rows with a hadm_id and
+    a text, of any note type, those of one admission with the same text counted once
+    (their `drop_duplicates` on hadm_id and text; pandas reads an empty text as missing
+    and drops it). Only the admission ids and a digest of each text are kept."""
+    reader = open_table(root, "discharge", progress=progress)
+    seen: dict[int, set[bytes]] = defaultdict(set)
+    for row in reader:
+        hadm = reader.integer(row, "hadm_id", allow_empty=True)
+        text = reader.field(row, "text")
+        if hadm is None or not text:
+            continue
+        seen[hadm].add(hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest())
+    return {hadm: len(texts) for hadm, texts in seen.items()}

@@ -60,7 +60,9 @@ from cec.synth.plan import MIN_ADMISSIONS, _sample_codes, _subjects, rng_for
 VERSIONS = (9, 10)
 DEFAULT_ICD9_FRACTION = 0.4
 SPLIT_FILES = {9: "splits/mimic4_icd9_split.csv", 10: "splits/mimic4_icd10_split.csv"}
-SPLIT_SHARES = (("train", 0.65), ("val", 0.10), ("test", 0.25))  # Edin et al.'s
+# the synthetic split file's shares (Edin et al.'s file format; their script's shares are
+# 75/10/15: cec.datasets.mimic4.DEFAULT_FRACTIONS)
+SPLIT_SHARES = (("train", 0.65), ("val", 0.10), ("test", 0.25))
 MIN_TRAIN = 2  # training admissions every label gets at least
 P_NO_NOTE = 0.15
 P_SECOND_NOTE = 0.03
