@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
                 "cec.stage1",
                 "cec.stage2",
                 "cec.evaluation",
+                "cec.retrieval",
             }
         ),
     ),
