@@ -47,6 +47,7 @@ include: "rules/concepts.smk"
 include: "rules/concept_model.smk"
 include: "rules/label_model.smk"
 include: "rules/evaluate.smk"
+include: "rules/retrieval.smk"
 
 
 # Small or network-bound rules run where Snakemake runs, not as cluster jobs (the concept

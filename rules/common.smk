@@ -225,7 +225,15 @@ def all_targets():
         targets += (
             concept_files(dataset) + stage1_files(dataset) + prediction_files(dataset)
         )
+    for dataset in (config.get("retrieval") or {}).get("datasets", []):
+        targets += candidate_files(dataset)
     return targets + evaluation_files()
+
+
+def candidate_files(dataset):
+    """A full-code dataset's candidates per split and their recall (rule retrieve_candidates)."""
+    folder = f"results/candidates/{dataset}"
+    return [f"{folder}/recall.json"] + [f"{folder}/{s}.tsv" for s in SPLITS]
 
 
 # Stage 2 (label model, predictions): methods and the files they need. The methods and

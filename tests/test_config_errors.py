@@ -232,6 +232,7 @@ def test_every_numeric_config_value_is_bounded(
     shipped = _tiny()
     # a block the tiny config lacks, valid until the loop below breaks one value of it
     shipped["datasets"]["mimic3_50"]["literature_split_sizes"] = {"train": 9, "dev": 2, "test": 3}
+    shipped["retrieval"] = {"datasets": ["rare50"], "ks": [5, 20], "choose_at": 20, "neighbours": 9}
     load_config(_write(tmp_path, yaml.safe_dump(shipped), "good.yaml"), SCHEMA)
     for value in _bad_values(schema):
         config = copy.deepcopy(shipped)
@@ -296,3 +297,17 @@ def test_a_mistyped_target_is_named(workflow: Path) -> None:
     assert status != 0
     assert "No rule to produce results/tables/table2_ablaton.tex" in out
     assert "AttributeError" not in out
+
+
+def test_retrieval_names_configured_datasets_and_chooses_at_one_of_its_ks(
+    tmp_path: Path,
+) -> None:
+    config = _tiny()
+    config["retrieval"] = {"datasets": ["rare50", "mimic5_full"]}
+    with pytest.raises(InputError, match=r"field retrieval.datasets\[1\]: unknown dataset"):
+        load_config(_write(tmp_path, yaml.safe_dump(config), "a.yaml"), SCHEMA)
+    config["retrieval"] = {"datasets": ["rare50"], "ks": [5, 20], "choose_at": 50}
+    with pytest.raises(InputError, match=r"field retrieval.choose_at: 50 is not one of"):
+        load_config(_write(tmp_path, yaml.safe_dump(config), "b.yaml"), SCHEMA)
+    config["retrieval"] = {"datasets": ["rare50"]}  # the defaults: ks 20, 50, 100; at 50
+    assert load_config(_write(tmp_path, yaml.safe_dump(config), "c.yaml"), SCHEMA)["retrieval"]

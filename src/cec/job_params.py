@@ -259,6 +259,16 @@ def stage2_prediction(stage2: Config) -> dict[str, Any]:
     }
 
 
+def retrieve_candidates(config: Config) -> dict[str, Any]:
+    """`cec.retrieval.run.retrieve_candidates`' keywords."""
+    spec = config["retrieval"]
+    return {
+        "ks": [int(k) for k in spec["ks"]],
+        "choose_at": int(spec["choose_at"]),
+        "neighbours": int(spec["neighbours"]),
+    }
+
+
 # ---- evaluation -----------------------------------------------------------------------
 
 

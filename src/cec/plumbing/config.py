@@ -137,6 +137,21 @@ def check_config(config: dict[str, Any], origin: str | Path) -> None:
                     file=origin,
                     field=f"datasets.{name}.split_fractions",
                 )
+    retrieval = config.get("retrieval") or {}
+    datasets = set(config.get("datasets") or {})
+    for index, name in enumerate(retrieval.get("datasets") or []):
+        if name not in datasets:
+            raise InputError(
+                f"unknown dataset {name!r}; the config defines: {', '.join(sorted(datasets))}",
+                file=origin,
+                field=f"retrieval.datasets[{index}]",
+            )
+    if "choose_at" in retrieval and retrieval["choose_at"] not in (retrieval.get("ks") or []):
+        raise InputError(
+            f"{retrieval['choose_at']} is not one of retrieval.ks {retrieval.get('ks')}",
+            file=origin,
+            field="retrieval.choose_at",
+        )
     defined = set(config.get("backbones") or {})
     for where, name in _backbone_references(config):
         if name not in defined:
