@@ -15,7 +15,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
     ("plumbing", frozenset({"cec.plumbing"})),
     ("ICD vocabularies", frozenset({"cec.icd"})),
     ("MIMIC readers", frozenset({"cec.readers"})),
-    ("shared by the stages", frozenset({"cec.llm", "cec.sections"})),
+    ("shared by the stages", frozenset({"cec.llm", "cec.sections", "cec.bm25"})),
     (
         "stages",
         frozenset(

@@ -28,21 +28,6 @@ from cec.plumbing.config import override_key_problem
 
 Config = Mapping[str, Any]
 
-# the keys of a stage's `lora` block that are LoraSettings fields (cec.llm.lora)
-LORA_FIELDS = (
-    "r",
-    "alpha",
-    "dropout",
-    "targets",
-    "grad_accum",
-    "lr",
-    "optimizer",
-    "qlora",
-    "loss",
-    "gradient_checkpointing",
-)
-
-
 def canonical(value: Any) -> Any:
     """Mappings with their keys sorted, at every depth. Snakemake compares params by their
     printed form, so a block passed as read would re-run its jobs when only the order of
@@ -194,7 +179,7 @@ def lora_for(block: Config, row_backbone: str, dataset: str | None = None) -> di
     lora.update(overrides.get(row_backbone, {}))
     if dataset is not None:
         lora.update(overrides.get(f"{dataset}/{row_backbone}", {}))
-    return canonical({key: value for key, value in lora.items() if key in LORA_FIELDS})
+    return canonical(lora)  # the schema allows only LoraSettings fields in these blocks
 
 
 def stage1_training(

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cec import bm25
 from cec.plumbing.errors import InputError
 from cec.plumbing.io import atomic_path, read_jsonl, write_json
 
@@ -70,9 +71,6 @@ log = logging.getLogger(__name__)
 DEFAULT_MIN_SCORE = 3.0
 DEFAULT_WINDOW = 3
 DEFAULT_STRIDE = 1
-BM25_K1 = 1.5
-BM25_B = 0.75
-BM25_METHOD = "lucene"
 
 #: Thresholds at which the share covered is also reported, to show how sensitive it is.
 SENSITIVITY_THRESHOLDS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0)
@@ -122,12 +120,6 @@ def sentence_windows(
     ]
 
 
-def _tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s  # type: ignore[import-untyped]  # late: only this stage needs it
-
-    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
-
-
 def concept_scores(
     text: str,
     code_concepts: Mapping[str, Sequence[str]],
@@ -139,18 +131,15 @@ def concept_scores(
     The index over the note's windows is built once and queried with every phrase; a code
     whose phrases share no term with the note (or a note without words) scores 0.0.
     """
-    import bm25s  # type: ignore[import-untyped]
-
     windows = sentence_windows(text, window, stride)
-    corpus = _tokenize(windows) if windows else []
+    corpus = bm25.tokenize(windows) if windows else []
     result = {code: 0.0 for code in code_concepts}
     if not any(corpus):
         return result
-    retriever = bm25s.BM25(k1=BM25_K1, b=BM25_B, method=BM25_METHOD)
-    retriever.index(corpus, show_progress=False)
+    retriever = bm25.index(corpus)
     vocab = retriever.vocab_dict
     phrases = sorted({p for ps in code_concepts.values() for p in ps})
-    phrase_tokens = dict(zip(phrases, _tokenize(phrases), strict=True)) if phrases else {}
+    phrase_tokens = dict(zip(phrases, bm25.tokenize(phrases), strict=True)) if phrases else {}
     phrase_best: dict[str, float] = {}
     for phrase, tokens in phrase_tokens.items():
         terms = [t for t in dict.fromkeys(tokens) if t in vocab]
@@ -315,8 +304,8 @@ def _result(
         "window": window,
         "stride": stride,
         "min_score": min_score,
-        "bm25": {"k1": BM25_K1, "b": BM25_B, "method": BM25_METHOD},
-        "tokenizer": "bm25s.tokenize: lowercase, stopwords='en', no stemming",
+        "bm25": {"k1": bm25.K1, "b": bm25.B, "method": bm25.METHOD},
+        "tokenizer": bm25.TOKENIZER,
     }
     share = n_covered / n_notes if n_notes else 0.0
     return CoverageResult(n_notes, n_covered, share, max_scores, n_without, params)

@@ -24,11 +24,6 @@ from cec.readers import mimic3 as mimic3_reader
 from cec.readers import mimic4 as mimic4_reader
 
 SourceName = Literal["mimic3", "mimic4"]
-# options that only one release has: (option, the release it belongs to)
-_ONLY: dict[str, SourceName] = {
-    "exclude_error_notes": "mimic3",
-    "code_format": "mimic3",
-}
 
 
 @dataclass(frozen=True)
@@ -68,9 +63,10 @@ class Source:
     def counting_tables(self) -> tuple[str, ...]:
         """The tables a counted code list reads (rule count_codes): the admissions' codes,
         and the discharge notes' admission ids (Edin et al. count over the admissions
-        that have one; `cec.datasets.mimic4.write_code_list`)."""
+        that have one; `cec.datasets.mimic4.write_code_list`). MIMIC-III datasets name
+        their code list file: caml-mimic's and KEPT's lists are fixed."""
         if self.name == "mimic3":
-            return ("DIAGNOSES_ICD", "PROCEDURES_ICD", "NOTEEVENTS")
+            raise ValueError("a counted code list is for MIMIC-IV datasets; name a code list file")
         return ("diagnoses_icd", "procedures_icd", "discharge")
 
     @property
@@ -81,13 +77,8 @@ class Source:
         return ("d_icd_diagnoses", "d_icd_procedures")
 
     def options(self, **values: Any) -> PrepareOptions | Mimic4Options:
-        """This release's dataset options from keyword values; an option of the other
-        release is refused by name, and None leaves a default."""
-        for option, owner in _ONLY.items():
-            if owner != self.name and values.get(option) is not None:
-                raise ValueError(f"{option} is a {owner} option, not one of {self.name}")
-            if owner != self.name:
-                values.pop(option, None)
+        """This release's dataset options from keyword values (None leaves a default; an
+        option the release does not have is refused by its options class)."""
         given = {key: value for key, value in values.items() if value is not None}
         if self.name == "mimic3":
             return PrepareOptions(**given)

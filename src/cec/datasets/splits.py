@@ -12,10 +12,9 @@ import random
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from cec.plumbing.artifacts import SPLITS
 from cec.plumbing.errors import InputError
 from cec.plumbing.io import describe_header, read_text_lines
-
-SPLITS: tuple[str, ...] = ("train", "dev", "test")
 
 
 def find_split_files(split_dir: str | Path) -> dict[str, Path]:

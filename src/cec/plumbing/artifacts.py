@@ -163,6 +163,9 @@ def check_safetensors(path: str | Path, rebuild: str | None = None) -> None:
         )
 
 
+# the splits of every dataset, in this order (results/data/{dataset}/{split}.jsonl)
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
+
 CODE_TABLE_COLUMNS = ("code", "kind", "description", "parent", "parent_description")
 
 

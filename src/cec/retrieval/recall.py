@@ -49,23 +49,37 @@ def recall_at_k(
     without gold pairs has recall None."""
     if len(gold) != scores.shape[0]:
         raise ValueError(f"{len(gold)} gold sets for {scores.shape[0]} notes")
-    groups: dict[str, list[tuple[int, int]]] = {"all": []}
-    if bands is not None:
-        groups |= {name: [] for name, _, _ in BANDS}
+    return recall_of_ranked(top_k(scores, max(ks)), gold, ks, bands)
+
+
+def recall_of_ranked(
+    ranked: np.ndarray,
+    gold: Sequence[set[int]],
+    ks: Sequence[int],
+    bands: Sequence[str] | None = None,
+) -> dict[str, dict[str, float | int | None]]:
+    """`recall_at_k` from each note's top codes (`top_k` to at least max(ks)), so that a
+    caller can rank in batches and keep only those."""
+    if len(gold) != ranked.shape[0]:
+        raise ValueError(f"{len(gold)} gold sets for {ranked.shape[0]} notes")
+    groups = ["all"] + ([name for name, _, _ in BANDS] if bands is not None else [])
+    pairs = dict.fromkeys(groups, 0)
+    hits = {name: dict.fromkeys(ks, 0) for name in groups}
     for note, codes in enumerate(gold):
+        position = {int(code): i for i, code in enumerate(ranked[note])}
         for code in codes:
-            groups["all"].append((note, code))
-            if bands is not None:
-                groups[bands[code]].append((note, code))
-    ranked = top_k(scores, max(ks)) if ks else np.zeros((len(gold), 0), dtype=int)
-    out: dict[str, dict[str, float | int | None]] = {}
-    for name, pairs in groups.items():
-        row: dict[str, float | int | None] = {"pairs": len(pairs)}
-        for k in ks:
-            hits = sum(1 for note, code in pairs if code in ranked[note, :k])
-            row[f"@{k}"] = round(hits / len(pairs), 4) if pairs else None
-        out[name] = row
-    return out
+            rank = position.get(code, len(position))  # 0-based; beyond the cut: never a hit
+            for name in ("all", bands[code]) if bands is not None else ("all",):
+                pairs[name] += 1
+                for k in ks:
+                    hits[name][k] += rank < k
+    return {
+        name: {
+            "pairs": pairs[name],
+            **{f"@{k}": round(hits[name][k] / pairs[name], 4) if pairs[name] else None for k in ks},
+        }
+        for name in groups
+    }
 
 
 def choose(dev_recall: Mapping[str, Mapping[str, Mapping[str, float | int | None]]], k: int) -> str:

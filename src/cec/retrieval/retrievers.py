@@ -6,8 +6,7 @@
   ranking is total.
 - `TitleRetriever` (unsupervised): BM25 of the note's words against each code's public
   text (its title and its parent's title), so that a code without a training example can
-  still be found. Same tokenizer and BM25 variant as the concept coverage
-  (`cec.concepts.coverage`: lowercase, English stopwords, Lucene BM25).
+  still be found. Same tokenizer and BM25 variant as the concept coverage (`cec.bm25`).
 
 Both return a notes x codes score matrix in the order of the code set they were built for.
 """
@@ -18,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-BM25_K1, BM25_B, BM25_METHOD = 1.5, 0.75, "lucene"
+from cec import bm25
 
 
 class NeighbourRetriever:
@@ -82,30 +81,20 @@ class NeighbourRetriever:
         return out
 
 
-def _tokenize(texts: list[str]) -> list[list[str]]:
-    import bm25s  # type: ignore[import-untyped]  # late: only retrieval needs it
-
-    return bm25s.tokenize(texts, stopwords="en", return_ids=False, show_progress=False)
-
-
 class TitleRetriever:
     """BM25 of a note against each code's title and parent title."""
 
     def __init__(self, codes: Sequence[str], texts: Mapping[str, str]) -> None:
-        import bm25s  # type: ignore[import-untyped]
-
         self.codes = list(codes)
         missing = [code for code in self.codes if not texts.get(code)]
         if missing:
             raise ValueError(f"{len(missing)} codes without a text, e.g. {missing[:3]}")
-        corpus = _tokenize([texts[code] for code in self.codes])
-        self._bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B, method=BM25_METHOD)
-        self._bm25.index(corpus, show_progress=False)
+        self._bm25 = bm25.index(bm25.tokenize([texts[code] for code in self.codes]))
         self._vocab = self._bm25.vocab_dict
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), len(self.codes)))
-        for row, tokens in enumerate(_tokenize(list(texts))):
+        for row, tokens in enumerate(bm25.tokenize(list(texts))):
             terms = [t for t in dict.fromkeys(tokens) if t in self._vocab]
             if terms:
                 out[row] = self._bm25.get_scores(terms)

@@ -10,13 +10,29 @@ from typing import Any
 
 import numpy as np
 
-from cec.plumbing.artifacts import read_code_table
+from cec.plumbing.artifacts import SPLITS, read_code_table
 from cec.plumbing.io import atomic_write, read_dataset, write_json
-from cec.retrieval.recall import band_of, choose, recall_at_k, top_k
+from cec.retrieval.recall import band_of, choose, recall_of_ranked, top_k
 from cec.retrieval.retrievers import NeighbourRetriever, TitleRetriever, code_texts
 
 log = logging.getLogger(__name__)
-SPLITS = ("train", "dev", "test")
+
+
+def _ranked(
+    retriever: NeighbourRetriever | TitleRetriever, texts: list[str], depth: int, batch: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each note's `depth` best codes (indices) and their scores, scored `batch` notes at a
+    time: a full notes x codes matrix of a MIMIC-IV split (~110,000 training notes x
+    thousands of codes) would not fit in memory."""
+    ranked, kept = [], []
+    for start in range(0, len(texts), batch):
+        scores = retriever.scores(texts[start : start + batch])
+        best = top_k(scores, depth)
+        ranked.append(best)
+        kept.append(np.take_along_axis(scores, best, axis=1))
+    if not ranked:
+        return np.zeros((0, depth), dtype=int), np.zeros((0, depth))
+    return np.concatenate(ranked), np.concatenate(kept)
 
 
 def retrieve_candidates(
@@ -54,25 +70,26 @@ def retrieve_candidates(
         ),
         "titles": TitleRetriever(codes, code_texts(rows)),
     }
-    scores = {
-        name: {split: retriever.scores(texts[split]) for split in SPLITS}
+    depth = max(ks)
+    top = {
+        name: {split: _ranked(retriever, texts[split], depth) for split in SPLITS}
         for name, retriever in retrievers.items()
     }
     recall = {
-        name: {split: recall_at_k(s[split], gold[split], ks, bands) for split in SPLITS}
-        for name, s in scores.items()
+        name: {split: recall_of_ranked(t[split][0], gold[split], ks, bands) for split in SPLITS}
+        for name, t in top.items()
     }
     chosen = choose({name: r["dev"] for name, r in recall.items()}, choose_at)
     out_dir = Path(out_dir)
-    depth = max(ks)
     for split in SPLITS:
-        matrix = scores[chosen][split]
-        ranked = top_k(matrix, depth)
+        ranked, kept = top[chosen][split]
         with atomic_write(out_dir / f"{split}.tsv") as fh:
             fh.write("hadm_id\tcode\tscore\trank\n")
             for row, record in enumerate(records[split]):
-                for rank, col in enumerate(ranked[row], start=1):
-                    fh.write(f"{record['hadm_id']}\t{codes[col]}\t{matrix[row, col]:.6f}\t{rank}\n")
+                for rank, (col, score) in enumerate(
+                    zip(ranked[row], kept[row], strict=True), start=1
+                ):
+                    fh.write(f"{record['hadm_id']}\t{codes[col]}\t{score:.6f}\t{rank}\n")
     band_sizes = {name: bands.count(name) for name in dict.fromkeys(bands)}
     summary = {
         "codes": len(codes),

@@ -12,9 +12,9 @@ import random
 from dataclasses import dataclass, field
 
 from cec.icd.icd9 import Icd9Hierarchy
+from cec.plumbing.artifacts import SPLITS
 from cec.synth.knowledge import Knowledge
 
-SPLITS = ("train", "dev", "test")
 # KEPT's MIMIC-III-rare-50 sizes (249 / 20 / 142) and caml-mimic's MIMIC-III-50 shares.
 KEPT_RARE_SIZES = (249, 20, 142)
 CAML_50_SHARES = (8066, 1573, 1729)
