@@ -28,6 +28,7 @@ from cec.plumbing.config import override_key_problem
 
 Config = Mapping[str, Any]
 
+
 def canonical(value: Any) -> Any:
     """Mappings with their keys sorted, at every depth. Snakemake compares params by their
     printed form, so a block passed as read would re-run its jobs when only the order of
