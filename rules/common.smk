@@ -188,6 +188,22 @@ def stage1_train_inputs(wildcards):
     }
 
 
+def candidates_input(dataset, split):
+    """A re-ranked full code set's candidates of one split (rule retrieve_candidates), as
+    a named input; nothing for the other datasets."""
+    if job_params.rerank(config, dataset) is None:
+        return {}
+    return {"candidates": f"results/candidates/{dataset}/{split}.tsv"}
+
+
+def concept_trainset_inputs(wildcards):
+    return {
+        "train": f"results/data/{wildcards.dataset}/train.jsonl",
+        "code_concepts": f"results/concepts/{wildcards.dataset}/code_concepts.json",
+        **candidates_input(wildcards.dataset, "train"),
+    }
+
+
 def stage1_score_inputs(wildcards):
     return {
         "model": model_dir(wildcards.backbone),
@@ -196,6 +212,7 @@ def stage1_score_inputs(wildcards):
         "concepts": f"results/concepts/{wildcards.dataset}/concepts.tsv",
         "code_concepts": f"results/concepts/{wildcards.dataset}/code_concepts.json",
         **sections_input(wildcards),
+        **candidates_input(wildcards.dataset, wildcards.split),
     }
 
 
@@ -210,7 +227,8 @@ def stage1_files(dataset):
 
 def coded_datasets():
     """The datasets the LLM stages, evaluation and tables run on: all but those marked
-    `prepare_only` (the *_full code sets, prepared but not yet coded)."""
+    `prepare_only` (prepared, and retrieved for if `retrieval` lists them, not coded).
+    """
     coded = {
         d: spec
         for d, spec in config["datasets"].items()
@@ -262,6 +280,15 @@ def label_template(variant):
     return f"{PROMPT_DIR}/{config['stage2']['templates'][kind]}"
 
 
+def label_trainset_inputs(wildcards):
+    return {
+        "train": f"results/data/{wildcards.dataset}/train.jsonl",
+        "codes": f"results/data/{wildcards.dataset}/codes.tsv",
+        "code_concepts": f"results/concepts/{wildcards.dataset}/code_concepts.json",
+        **candidates_input(wildcards.dataset, "train"),
+    }
+
+
 def label_train_inputs(wildcards):
     return {
         "model": model_dir(label_backbone(wildcards.backbone, wildcards.variant)),
@@ -288,6 +315,7 @@ def predict_inputs(wildcards, method=None):
         "code_concepts": f"results/concepts/{d}/code_concepts.json",
         "template": label_template(variant),
         **sections_input(wildcards),
+        **candidates_input(d, wildcards.split),
     }
     if method != "direct_zeroshot":
         inputs["adapter"] = f"results/adapters/{d}/{b}/label_{variant}/seed{s}"

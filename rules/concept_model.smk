@@ -23,8 +23,7 @@ rule build_backbone:
 
 rule concept_trainset:
     input:
-        train="results/data/{dataset}/train.jsonl",
-        code_concepts="results/concepts/{dataset}/code_concepts.json",
+        unpack(concept_trainset_inputs),
     output:
         rows="results/trainsets/{dataset}/concept_train.jsonl",
         summary="results/trainsets/{dataset}/concept_train_summary.json",
@@ -38,6 +37,7 @@ rule concept_trainset:
         **cpu_resources(mem_mb=1000, runtime=10),
     params:
         settings=job_params.concept_trainset(config),
+        rerank=lambda wildcards: job_params.rerank(config, wildcards.dataset),
     script:
         "../workflow/scripts/concept_trainset.py"
 
@@ -90,6 +90,7 @@ rule score_concepts:
             config["backbones"], wildcards.backbone
         ),
         settings=job_params.stage1_scoring(config["stage1"]),
+        rerank=lambda wildcards: job_params.rerank(config, wildcards.dataset),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/score_concepts.py"

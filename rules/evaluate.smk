@@ -18,6 +18,7 @@ rule tune_threshold:
         **cpu_resources(mem_mb=1000, runtime=10),
     params:
         seeds=config["stage2"]["seeds"],
+        unlisted=lambda wildcards: job_params.unlisted(config, wildcards.dataset),
     script:
         "../workflow/scripts/tune_threshold.py"
 
@@ -38,6 +39,7 @@ rule evaluate_method:
     params:
         seeds=config["stage2"]["seeds"],
         settings=job_params.evaluation_run(config["evaluation"]),
+        unlisted=lambda wildcards: job_params.unlisted(config, wildcards.dataset),
     script:
         "../workflow/scripts/evaluate_method.py"
 
@@ -128,6 +130,7 @@ rule plot_results:
     params:
         methods=config["stage2"]["methods"],
         cec_method=config["evaluation"]["cec_method"],
+        unlisted=lambda wildcards: job_params.unlisted(config, wildcards.dataset),
     script:
         "../workflow/scripts/plot_results.py"
 

@@ -4,9 +4,7 @@
 
 rule label_trainset:
     input:
-        train="results/data/{dataset}/train.jsonl",
-        codes="results/data/{dataset}/codes.tsv",
-        code_concepts="results/concepts/{dataset}/code_concepts.json",
+        unpack(label_trainset_inputs),
     output:
         rows="results/trainsets/{dataset}/label_{variant}_seed{seed}.jsonl",
         summary="results/trainsets/{dataset}/label_{variant}_seed{seed}_summary.json",
@@ -22,6 +20,7 @@ rule label_trainset:
         **cpu_resources(mem_mb=1000, runtime=10),
     params:
         settings=job_params.label_trainset(config),
+        rerank=lambda wildcards: job_params.rerank(config, wildcards.dataset),
     script:
         "../workflow/scripts/label_trainset.py"
 
@@ -85,7 +84,9 @@ rule predict_labels:
             config["backbones"],
             label_backbone(wildcards.backbone, method_variant(wildcards.method)),
         ),
-        settings=job_params.stage2_prediction(config["stage2"]),
+        settings=lambda wildcards: job_params.stage2_prediction(
+            config, wildcards.dataset
+        ),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/predict_labels.py"
@@ -119,7 +120,9 @@ rule predict_cec:
         backbone=lambda wildcards: job_params.backbone_entry(
             config["backbones"], label_backbone(wildcards.backbone, "cec")
         ),
-        settings=job_params.stage2_prediction(config["stage2"]),
+        settings=lambda wildcards: job_params.stage2_prediction(
+            config, wildcards.dataset
+        ),
         note_view=config["note_view"],
     script:
         "../workflow/scripts/predict_labels.py"

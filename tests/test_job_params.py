@@ -26,11 +26,23 @@ def test_steps_are_resolved_per_row() -> None:
 
 def test_training_and_prediction_params_leave_out_seeds_and_methods() -> None:
     train = job_params.stage2_training(STAGE2, "llama3_8b")
-    predict = job_params.stage2_prediction(STAGE2)
+    predict = job_params.stage2_prediction({"stage2": STAGE2}, "mimic3_50")
     assert train == {"lora": {"r": 32, "lr": 0.001, "steps": 8}, "device": "auto"}
     assert predict == {
         "train_k": 5, "m": 2, "max_tokens": 4096, "row_tokens": 320, "device": "auto"
     }  # fmt: skip
+
+
+def test_only_a_retrieved_coded_dataset_is_reranked() -> None:
+    """A 50-code set keeps its params (no re-run of finished jobs); a full set that
+    `retrieval` lists gets its candidate count and reads unlisted codes as 0."""
+    config = {"stage2": STAGE2, "retrieval": {"datasets": ["full"], "rerank": 30}}
+    assert job_params.rerank(config, "full") == 30
+    assert job_params.rerank(config, "mimic3_50") is None
+    assert job_params.stage2_prediction(config, "full")["rerank"] == 30
+    assert "rerank" not in job_params.stage2_prediction(config, "mimic3_50")
+    assert job_params.unlisted(config, "full") == 0.0
+    assert job_params.unlisted(config, "mimic3_50") is None
 
 
 def test_concept_generation_does_not_read_gamma() -> None:

@@ -113,3 +113,21 @@ def test_bad_use_is_refused() -> None:
         NeighbourRetriever(CODES).scores(["a"])
     with pytest.raises(ValueError, match="1 codes without a text"):
         TitleRetriever(["C00", "C01"], {"C00": "x"})
+
+
+def test_a_training_note_does_not_vote_for_itself() -> None:
+    """Scoring the training notes with `exclude`: a code only one note carries must not be
+    proposed to that note by its own vote (leave-one-out), while a code its near-duplicate
+    neighbour carries still is."""
+    texts = ["fever cough sputum", "fever cough sputum", "rash itch hives", "unique zebra words"]
+    labels = [["A"], ["A", "B"], ["C"], ["D"]]
+    retriever = NeighbourRetriever(["A", "B", "C", "D"], neighbours=2).fit(texts, labels)
+    plain = retriever.scores(texts)
+    loo = retriever.scores(texts, exclude=[0, 1, 2, 3])
+    assert plain[3, 3] > 0.5  # its own vote, similarity 1
+    assert loo[3, 3] < 1e-5  # only the frequency prior is left
+    assert loo[0, 1] > 0.5  # note 1 (same text) still votes B for note 0
+    assert loo[1, 1] < 1e-5  # B is only note 1's: no vote for itself
+    np.testing.assert_allclose(retriever.scores(texts[1:3], exclude=[-1, -1]), plain[1:3])
+    with pytest.raises(ValueError, match="rows to exclude"):
+        retriever.scores(texts, exclude=[0])

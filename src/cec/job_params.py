@@ -232,17 +232,22 @@ def stage2_training(
     return {"device": stage2["device"], "lora": canonical(lora)}
 
 
-def stage2_prediction(stage2: Config) -> dict[str, Any]:
+def stage2_prediction(config: Config, dataset: str) -> dict[str, Any]:
     """`cec.stage2.run.PredictionSettings`' keywords: k and m (the layout), the token
-    limits and the device; not the LoRA block, the seeds or the method list (the method
-    and the seed are wildcards)."""
-    return {
+    limits, the device and, for a re-ranked full code set, how many candidates; not the
+    LoRA block, the seeds or the method list (the method and the seed are wildcards)."""
+    stage2 = config["stage2"]
+    settings = {
         "device": stage2["device"],
         "m": int(stage2["trainset"]["m"]),
         "max_tokens": int(stage2["max_tokens"]),
         "row_tokens": int(stage2["row_tokens"]),
         "train_k": int(stage2["trainset"]["k"]),
     }
+    count = rerank(config, dataset)
+    if count is not None:
+        settings["rerank"] = count
+    return settings
 
 
 def retrieve_candidates(config: Config) -> dict[str, Any]:
@@ -253,6 +258,23 @@ def retrieve_candidates(config: Config) -> dict[str, Any]:
         "choose_at": int(spec["choose_at"]),
         "neighbours": int(spec["neighbours"]),
     }
+
+
+def rerank(config: Config, dataset: str) -> int | None:
+    """How many of a note's retrieved codes the concept and label stages work on, for a
+    full code set the config retrieves for (`retrieval.datasets`); None for the others,
+    which score every code of their set."""
+    spec = config.get("retrieval") or {}
+    if dataset not in (spec.get("datasets") or []):
+        return None
+    return int(spec["rerank"])
+
+
+def unlisted(config: Config, dataset: str) -> float | None:
+    """The probability of a code a prediction file does not list: 0 for a re-ranked full
+    code set (its files list each note's retrieved codes, `cec.stage2.candidates`); None
+    (every code must be listed) for the others."""
+    return None if rerank(config, dataset) is None else 0.0
 
 
 # ---- evaluation -----------------------------------------------------------------------

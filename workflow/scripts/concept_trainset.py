@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.iocontainers import Snakemake
 
-from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.artifacts import read_candidates, read_code_concepts
 from cec.plumbing.io import read_dataset
 from cec.plumbing.logs import job_log
 from cec.stage1.trainset import TrainsetSettings, build_concept_trainset, write_trainset
@@ -16,7 +16,13 @@ snakemake: Snakemake = globals()["snakemake"]
 with job_log(snakemake.log[0]):
     settings = TrainsetSettings(**snakemake.params.settings)
     code_concepts = read_code_concepts(snakemake.input.code_concepts)
-    rows = build_concept_trainset(read_dataset(snakemake.input.train), code_concepts, settings)
+    candidates = snakemake.input.get("candidates")
+    rows = build_concept_trainset(
+        read_dataset(snakemake.input.train),
+        code_concepts,
+        settings,
+        None if candidates is None else read_candidates(candidates, snakemake.params.rerank),
+    )
     summary = write_trainset(
         rows, Path(snakemake.output.rows), Path(snakemake.output.summary), settings
     )

@@ -19,6 +19,7 @@ with job_log(snakemake.log[0]):
         snakemake.input.codes,
         snakemake.output[0],
         **snakemake.params.settings,
+        unlisted=snakemake.params.unlisted,
     )
     logging.info(
         "%s: micro F1 %.4f at threshold %s (at 0.5: %.4f), macro AUC %s, %d seeds",

@@ -4,7 +4,7 @@ import logging
 
 from snakemake.iocontainers import Snakemake
 
-from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.artifacts import read_candidates, read_code_concepts
 from cec.plumbing.io import read_dataset
 from cec.plumbing.logs import job_log
 from cec.stage2.trainset import build_label_trainset, code_titles, write_label_trainset
@@ -23,6 +23,9 @@ with job_log(snakemake.log[0]):
         list(code_titles(snakemake.input.codes)),
         read_code_concepts(snakemake.input.code_concepts),
         **settings,
+        candidates=read_candidates(found, snakemake.params.rerank)
+        if (found := snakemake.input.get("candidates"))
+        else None,
     )
     summary = write_label_trainset(rows, snakemake.output.rows, snakemake.output.summary, settings)
     logging.info("stage-2 training set: %s", summary)

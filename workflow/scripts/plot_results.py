@@ -16,7 +16,12 @@ with job_log(snakemake.log[0]):
     where = f"{w.dataset}, {w.backbone}"
     preds = dict(zip(p.methods, snakemake.input.test, strict=True))
     plot_pr_curves(
-        preds, snakemake.input.gold, snakemake.input.codes, snakemake.output.pr, f"test, {where}"
+        preds,
+        snakemake.input.gold,
+        snakemake.input.codes,
+        snakemake.output.pr,
+        f"test, {where}",
+        p.unlisted,
     )
     cec = json.loads(Path(snakemake.input.cec_metrics).read_text())
     threshold = cec["per_seed"][str(cec["seeds"][0])]["threshold"]
@@ -28,5 +33,6 @@ with job_log(snakemake.log[0]):
         threshold,
         snakemake.output.per_code,
         f"{p.cec_method}, test, {where}",
+        p.unlisted,
     )
     plot_loss_curves(snakemake.input.adapters, snakemake.output.loss, f"training, {where}")

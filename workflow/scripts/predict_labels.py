@@ -3,7 +3,7 @@
 from snakemake.iocontainers import Snakemake
 
 from cec.llm.backbones import Backbone
-from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.artifacts import read_candidates, read_code_concepts
 from cec.plumbing.logs import job_log
 from cec.sections import NoteView
 from cec.stage2.methods import method
@@ -25,6 +25,9 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         code_table=snakemake.input.codes,
         code_concepts=read_code_concepts(snakemake.input.code_concepts),
         concepts_tsv=snakemake.input.concepts,
+        candidates=read_candidates(found, None)
+        if (found := snakemake.input.get("candidates"))
+        else None,
     )
     view = NoteView.from_report(snakemake.params.note_view, snakemake.input.get("sections"))
     settings = PredictionSettings(

@@ -5,7 +5,7 @@ import logging
 from snakemake.iocontainers import Snakemake
 
 from cec.llm.backbones import Backbone
-from cec.plumbing.artifacts import read_code_concepts
+from cec.plumbing.artifacts import read_candidates, read_code_concepts
 from cec.plumbing.logs import job_log
 from cec.sections import NoteView
 from cec.stage1.run import ScoringFiles, score_notes
@@ -24,6 +24,9 @@ with job_log(snakemake.log[0], threads=snakemake.threads):
         code_concepts=read_code_concepts(snakemake.input.code_concepts),
         out_tsv=snakemake.output.scores,
         summary_json=snakemake.output.summary,
+        candidates=read_candidates(found, snakemake.params.rerank)
+        if (found := snakemake.input.get("candidates"))
+        else None,
     )
     summary = score_notes(backbone, files, view=view, **snakemake.params.settings)
     logging.info("stage-1 scores: %s", summary)

@@ -17,5 +17,6 @@ with job_log(snakemake.log[0]):
         snakemake.input.dev_gold,
         snakemake.input.codes,
         snakemake.output[0],
+        unlisted=snakemake.params.unlisted,
     )
     logging.info("%s: thresholds %s", snakemake.wildcards.method, result["per_seed"])

@@ -340,9 +340,13 @@ def prediction_codes(path: str | Path) -> list[str]:
     return sorted({_checked_code(row[1], path, number) for number, row in _prediction_rows(path)})
 
 
-def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str]) -> np.ndarray:
+def read_predictions(
+    path: str | Path, ids: Sequence[str], codes: Sequence[str], unlisted: float | None = None
+) -> np.ndarray:
     """The `hadm_id code prob` file as a matrix aligned to (ids, codes); every cell must
-    be there exactly once, with a probability in [0, 1]."""
+    be there exactly once, with a probability in [0, 1]. `unlisted` (full code sets, whose
+    files list only each note's retrieved codes: `cec.stage2.candidates`): the probability
+    of a cell the file does not list; None: every cell must be listed."""
     row_of = {h: i for i, h in enumerate(ids)}
     col_of = {c: j for j, c in enumerate(codes)}
     p = np.full((len(ids), len(codes)), np.nan)
@@ -367,6 +371,8 @@ def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str])
         if not np.isnan(p[row_of[hadm], col_of[code]]):
             raise InputError(f"({hadm}, {_shown(code)}) appears twice", file=path, row=number)
         p[row_of[hadm], col_of[code]] = value
+    if unlisted is not None:
+        p[np.isnan(p)] = unlisted
     missing = np.argwhere(np.isnan(p))
     if len(missing):
         i, j = missing[0]
@@ -379,11 +385,15 @@ def read_predictions(path: str | Path, ids: Sequence[str], codes: Sequence[str])
 
 
 def tune_threshold(
-    dev_pred: str | Path, dev_gold: str | Path, codes: Sequence[str]
+    dev_pred: str | Path,
+    dev_gold: str | Path,
+    codes: Sequence[str],
+    unlisted: float | None = None,
 ) -> dict[str, Any]:
     """The one global threshold of KEPT's scripts, chosen on dev: it reads no test file."""
     dev_ids, dev_y = read_gold(dev_gold, codes)
-    threshold, dev_f1 = best_threshold(dev_y, read_predictions(dev_pred, dev_ids, codes))
+    dev_p = read_predictions(dev_pred, dev_ids, codes, unlisted)
+    threshold, dev_f1 = best_threshold(dev_y, dev_p)
     return {
         "threshold": threshold,
         "dev_f1_micro": dev_f1,
@@ -401,18 +411,19 @@ def evaluate_files(
     resamples: int = 1000,
     seed: int = 13,
     tuned: Mapping[str, Any] | None = None,
+    unlisted: float | None = None,
 ) -> dict[str, Any]:
     """Metrics of `pred` at the dev-tuned threshold (0.5 without dev files), the same at
     0.5, and bootstrap intervals at the reported threshold. `tuned` (from
     `tune_threshold`) gives a threshold already chosen on dev, so that the step that
     reads test predictions chooses nothing."""
     ids, y = read_gold(gold, codes)
-    p = read_predictions(pred, ids, codes)
+    p = read_predictions(pred, ids, codes, unlisted)
     if tuned is not None:
         threshold, dev_f1 = float(tuned["threshold"]), tuned["dev_f1_micro"]
         source = str(tuned["source"])
     elif dev_pred is not None and dev_gold is not None:
-        tuned = tune_threshold(dev_pred, dev_gold, codes)
+        tuned = tune_threshold(dev_pred, dev_gold, codes, unlisted)
         threshold, dev_f1, source = tuned["threshold"], tuned["dev_f1_micro"], tuned["source"]
     else:
         threshold, dev_f1, source = 0.5, None, "fixed 0.5 (no dev predictions given)"

@@ -29,13 +29,14 @@ def tune_thresholds(
     dev_gold: str | Path,
     codes_tsv: str | Path,
     out_json: str | Path,
+    unlisted: float | None = None,
 ) -> dict[str, Any]:
     """Each seed's threshold, chosen on dev alone (its own rule: the DAG shows that no
-    test file is upstream of any choice)."""
+    test file is upstream of any choice). `unlisted`: see `read_predictions`."""
     codes = label_codes(codes_tsv)
     result = {
         "per_seed": {
-            str(seed): tune_threshold(dev_preds[seed], dev_gold, codes)
+            str(seed): tune_threshold(dev_preds[seed], dev_gold, codes, unlisted)
             for seed in sorted(dev_preds)
         }
     }
@@ -52,6 +53,7 @@ def evaluate_method(
     *,
     resamples: int = 1000,
     bootstrap_seed: int = 13,
+    unlisted: float | None = None,
 ) -> dict[str, Any]:
     """Each seed at its own dev-tuned threshold (`tune_thresholds`), then mean and sd over
     seeds.
@@ -69,6 +71,7 @@ def evaluate_method(
             tuned=tuned[str(seed)],
             resamples=resamples,
             seed=bootstrap_seed,
+            unlisted=unlisted,
         )
         for seed in sorted(test_preds)
     }
@@ -120,13 +123,14 @@ def plot_pr_curves(
     codes_tsv: str | Path,
     out_png: str | Path,
     title: str,
+    unlisted: float | None = None,
 ) -> None:
     """Micro precision-recall curve of each method on one split (PNG and PDF)."""
     codes = label_codes(codes_tsv)
     ids, y = read_gold(gold, codes)
     fig, ax = _axes(5.5, 4.2)
     for method, path in preds.items():
-        precision, recall = _curve(y, read_predictions(path, ids, codes))
+        precision, recall = _curve(y, read_predictions(path, ids, codes, unlisted))
         ax.step(recall, precision, where="post", label=method, lw=1.4)
     ax.axhline(y.mean(), color="grey", ls="--", lw=1, label="prevalence")
     ax.set_xlabel("micro recall")
@@ -147,11 +151,12 @@ def plot_per_code_f1(
     threshold: float,
     out_png: str | Path,
     title: str,
+    unlisted: float | None = None,
 ) -> None:
     """Per-code F1 on one split against the code's number of training admissions."""
     codes = label_codes(codes_tsv)
     ids, y = read_gold(gold, codes)
-    yhat = read_predictions(pred, ids, codes) > threshold
+    yhat = read_predictions(pred, ids, codes, unlisted) > threshold
     _, y_train = read_gold(train, codes)
     freq = y_train.sum(axis=0)
     tp = (y & yhat).sum(axis=0)

@@ -304,3 +304,38 @@ def read_scores(scores_tsv: str | Path) -> dict[str, dict[str, float]]:
                 ) from None
             out.setdefault(row[0], {})[row[1]] = p
     return out
+
+
+CANDIDATE_COLUMNS = ("hadm_id", "code", "score", "rank")
+
+
+def read_candidates(path: str | Path, keep: int | None = None) -> dict[str, list[str]]:
+    """A split's retrieved codes (`results/candidates/{dataset}/{split}.tsv`, written by
+    `cec.retrieval.run`): hadm_id -> codes, best first, the first `keep` (None: as deep
+    as the retriever wrote them). Ranks must run 1, 2, ... per admission: a cut or
+    reordered file would silently change which codes the label stages re-rank."""
+    path = Path(path)
+    out: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.reader(fh, delimiter="\t")
+        if tuple(next(reader, None) or ()) != CANDIDATE_COLUMNS:
+            raise damaged(path, f"the header must be {', '.join(CANDIDATE_COLUMNS)}")
+        for number, row in enumerate(reader, start=2):
+            if len(row) != len(CANDIDATE_COLUMNS):
+                raise InputError(
+                    f"expected {len(CANDIDATE_COLUMNS)} fields, found {len(row)}",
+                    file=path,
+                    row=number,
+                )
+            codes = out.setdefault(row[0], [])
+            if row[3] != str(len(codes) + 1):
+                raise InputError(
+                    f"rank {row[3]!r} where {len(codes) + 1} comes next for this admission",
+                    file=path,
+                    row=number,
+                    field="rank",
+                )
+            codes.append(row[1])
+    if keep is not None:
+        out = {hadm: codes[:keep] for hadm, codes in out.items()}
+    return out

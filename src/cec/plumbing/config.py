@@ -152,6 +152,13 @@ def check_config(config: dict[str, Any], origin: str | Path) -> None:
             file=origin,
             field="retrieval.choose_at",
         )
+    if "rerank" in retrieval and retrieval["rerank"] > max(retrieval.get("ks") or [0]):
+        raise InputError(
+            f"{retrieval['rerank']} is more than the retriever writes (max of retrieval.ks "
+            f"{retrieval.get('ks')})",
+            file=origin,
+            field="retrieval.rerank",
+        )
     defined = set(config.get("backbones") or {})
     for where, name in _backbone_references(config):
         if name not in defined:

@@ -60,18 +60,30 @@ class NeighbourRetriever:
         self._prior = 1e-6 * counts / max(1.0, counts.max())
         return self
 
-    def scores(self, texts: Sequence[str], batch: int = 256) -> np.ndarray:
+    def scores(
+        self, texts: Sequence[str], batch: int = 256, exclude: Sequence[int] | None = None
+    ) -> np.ndarray:
         """Notes x codes, `batch` notes at a time: a batch's similarities to every training
-        note are dense (MIMIC-IV: ~110,000 training notes), the labels stay sparse."""
+        note are dense (MIMIC-IV: ~110,000 training notes), the labels stay sparse.
+
+        `exclude[i]`: the training row that note i is (-1: none), which may not vote for
+        it. Scoring the training notes themselves needs it: a note is its own nearest
+        neighbour, so its own codes would always be proposed (leave-one-out)."""
         from scipy import sparse
 
         if self._vectorizer is None or self._train is None or self._labels is None:
             raise RuntimeError("fit the retriever first")
         out = np.empty((len(texts), len(self.codes)))
+        if exclude is not None and len(exclude) != len(texts):
+            raise ValueError(f"{len(texts)} notes but {len(exclude)} rows to exclude")
         keep = min(self.neighbours, self._train.shape[0])
         for start in range(0, len(texts), batch):
             query = self._vectorizer.transform(texts[start : start + batch])
             similarity = (query @ self._train.T).toarray()
+            if exclude is not None:
+                own = np.asarray(exclude[start : start + batch])
+                mine = np.flatnonzero(own >= 0)
+                similarity[mine, own[mine]] = 0.0  # no vote (a vote needs similarity > 0)
             # zero all but each note's `keep` nearest training notes
             cut = np.argpartition(-similarity, keep - 1, axis=1)[:, :keep]
             nearest = np.zeros_like(similarity)

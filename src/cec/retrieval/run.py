@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from cec.plumbing.artifacts import SPLITS, read_code_table
+from cec.plumbing.artifacts import CANDIDATE_COLUMNS, SPLITS, read_code_table
 from cec.plumbing.io import atomic_write, read_dataset, write_json
 from cec.retrieval.recall import band_of, choose, recall_of_ranked, top_k
 from cec.retrieval.retrievers import NeighbourRetriever, TitleRetriever, code_texts
@@ -19,14 +19,25 @@ log = logging.getLogger(__name__)
 
 
 def _ranked(
-    retriever: NeighbourRetriever | TitleRetriever, texts: list[str], depth: int, batch: int = 512
+    retriever: NeighbourRetriever | TitleRetriever,
+    texts: list[str],
+    depth: int,
+    training: bool = False,
+    batch: int = 512,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each note's `depth` best codes (indices) and their scores, scored `batch` notes at a
     time: a full notes x codes matrix of a MIMIC-IV split (~110,000 training notes x
-    thousands of codes) would not fit in memory."""
+    thousands of codes) would not fit in memory. `training`: the texts are the training
+    notes the neighbour retriever was fitted on, each scored without its own vote, so that
+    train candidates (the label model's negatives) and train recall are what a new note
+    gets."""
     ranked, kept = [], []
     for start in range(0, len(texts), batch):
-        scores = retriever.scores(texts[start : start + batch])
+        chunk = texts[start : start + batch]
+        if training and isinstance(retriever, NeighbourRetriever):
+            scores = retriever.scores(chunk, exclude=range(start, start + len(chunk)))
+        else:
+            scores = retriever.scores(chunk)
         best = top_k(scores, depth)
         ranked.append(best)
         kept.append(np.take_along_axis(scores, best, axis=1))
@@ -72,7 +83,10 @@ def retrieve_candidates(
     }
     depth = max(ks)
     top = {
-        name: {split: _ranked(retriever, texts[split], depth) for split in SPLITS}
+        name: {
+            split: _ranked(retriever, texts[split], depth, training=split == "train")
+            for split in SPLITS
+        }
         for name, retriever in retrievers.items()
     }
     recall = {
@@ -84,7 +98,7 @@ def retrieve_candidates(
     for split in SPLITS:
         ranked, kept = top[chosen][split]
         with atomic_write(out_dir / f"{split}.tsv") as fh:
-            fh.write("hadm_id\tcode\tscore\trank\n")
+            fh.write("\t".join(CANDIDATE_COLUMNS) + "\n")
             for row, record in enumerate(records[split]):
                 for rank, (col, score) in enumerate(
                     zip(ranked[row], kept[row], strict=True), start=1

@@ -110,6 +110,24 @@ class ScoringFiles:
     code_concepts: Mapping[str, Mapping[str, Sequence[str]]]
     out_tsv: str | Path
     summary_json: str | Path
+    # full code sets: each note's retrieved codes (cut at the number to re-rank); only
+    # their concepts are asked about. None: every concept, for every note (50-code sets).
+    candidates: Mapping[str, Sequence[str]] | None = None
+
+
+def note_concepts(
+    hadm_id: str,
+    ids: Sequence[str],
+    files: ScoringFiles,
+) -> list[str]:
+    """The concepts asked about for one note: all of them, or those of its candidates in
+    the concept table's order (so a note's rows come out in one canonical order)."""
+    if files.candidates is None:
+        return list(ids)
+    if hadm_id not in files.candidates:
+        raise InputError(f"admission {hadm_id} has no candidates", file=files.split_jsonl)
+    wanted = set(gold_concepts(files.candidates[hadm_id], files.code_concepts))
+    return [c for c in ids if c in wanted]
 
 
 def score_notes(
@@ -121,7 +139,8 @@ def score_notes(
     device: str = "auto",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """p(yes) for every (admission, concept); accuracy against the gold-code pseudo-labels."""
+    """p(yes) for every (admission, concept) (for a full code set: every concept of the
+    note's candidate codes); accuracy against the gold-code pseudo-labels."""
     model, tokenizer, provenance = load_scoring_model(
         backbone, files.model_dir, files.adapter_dir, device
     )
@@ -131,11 +150,11 @@ def score_notes(
         raise InputError("the adapter was trained with other answer tokens", file=files.adapter_dir)
     concepts = read_concept_texts(files.concepts_tsv)
     ids = list(concepts)
-    questions = [encoder.question(concepts[c]) for c in ids]
-    encoder.note_budget = backbone.note_tokens(encoder.around_note(questions))
+    questions = {c: encoder.question(concepts[c]) for c in ids}
+    encoder.note_budget = backbone.note_tokens(encoder.around_note(list(questions.values())))
     cut = CutStats(encoder.note_budget)
     records = list(read_dataset(files.split_jsonl))
-    correct = positives = true_pos = pred_pos = 0
+    correct = positives = true_pos = pred_pos = asked = 0
     pairs: list[tuple[float, bool]] = []
     meter = TokenMeter(model)
     start = time.perf_counter()
@@ -150,10 +169,13 @@ def score_notes(
         ):
             enc = encoder.note(view(rec["text"]))
             cut.add(enc)
-            probs = score_shared_prefix(model, enc.ids, questions, encoder.answer_ids, batch_size)
-            meter.minimum += len(enc.ids) + sum(len(q) for q in questions)
+            mine = note_concepts(str(rec["hadm_id"]), ids, files)
+            asking = [questions[c] for c in mine]
+            probs = score_shared_prefix(model, enc.ids, asking, encoder.answer_ids, batch_size)
+            meter.minimum += len(enc.ids) + sum(len(q) for q in asking)
+            asked += len(mine)
             gold = set(gold_concepts(rec["labels"], files.code_concepts))
-            for cid, p in zip(ids, probs, strict=True):
+            for cid, p in zip(mine, probs, strict=True):
                 write_score(rec["hadm_id"], cid, p)
                 y, yhat = cid in gold, p > 0.5
                 pairs.append((p, y))
@@ -161,7 +183,7 @@ def score_notes(
                 positives += y
                 pred_pos += yhat
                 true_pos += y and yhat
-    n = len(records) * len(ids)
+    n = asked
     negatives = n - positives
     true_neg = correct - true_pos
     summary = {
@@ -170,6 +192,8 @@ def score_notes(
         "notes": len(records),
         "concepts": len(ids),
         "questions": n,
+        "candidates": files.candidates is not None,
+        "prompt_tokens_per_note": round(meter.minimum / len(records), 1) if records else None,
         **cut.as_dict(),  # what the model read: budget, notes cut, share of tokens lost
         "seconds": round(time.perf_counter() - start, 1),
         "pseudo_label_accuracy": round(correct / n, 4) if n else None,

@@ -41,8 +41,13 @@ def build_concept_trainset(
     records: Iterable[Mapping[str, Any]],
     code_concepts: Mapping[str, Mapping[str, Sequence[str]]],
     settings: TrainsetSettings,
+    candidates: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows {hadm_id, concept_id, label} (label 1 = pseudo-positive)."""
+    """Rows {hadm_id, concept_id, label} (label 1 = pseudo-positive).
+
+    `candidates` (full code sets): each train note's retrieved codes. Its negatives are
+    then drawn from their concepts, the ones scoring will ask about, rather than from
+    thousands of codes' concepts that a note's text has nothing to do with."""
     all_ids = list(
         dict.fromkeys(
             c for e in code_concepts.values() for c in list(e["leaf"]) + list(e["parent"])
@@ -57,7 +62,11 @@ def build_concept_trainset(
         if settings.max_pos_per_note is not None and len(pos) > settings.max_pos_per_note:
             pos = rng.sample(pos, settings.max_pos_per_note)
         gold = set(gold_concepts(rec["labels"], code_concepts))
-        pool = [c for c in all_ids if c not in gold]
+        if candidates is None:
+            source = all_ids
+        else:
+            source = gold_concepts(candidates.get(str(rec["hadm_id"]), []), code_concepts)
+        pool = [c for c in source if c not in gold]
         n_neg = min(len(pool), round(len(pos) * settings.neg_per_pos))
         neg = rng.sample(pool, n_neg)
         pairs = [(c, 1) for c in pos] + [(c, 0) for c in neg]

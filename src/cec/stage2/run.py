@@ -23,6 +23,7 @@ from cec.plumbing.artifacts import read_concept_texts, read_scores
 from cec.plumbing.errors import InputError
 from cec.plumbing.io import atomic_write, read_dataset, read_jsonl
 from cec.sections import NoteView
+from cec.stage2.candidates import split_ranked, with_rest
 from cec.stage2.methods import Method, variant_template
 from cec.stage2.prompts import LabelPromptEncoder, LabelTemplate
 from cec.stage2.sampling import CodeConcepts
@@ -109,6 +110,8 @@ class PredictionInputs:
     code_table: str | Path
     code_concepts: CodeConcepts
     concepts_tsv: str | Path
+    # full code sets: each note's retrieved codes, best first (`read_candidates`)
+    candidates: Mapping[str, Sequence[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class PredictionSettings:
     device: str = "auto"
     template: str | None = None
     progress: bool = True
+    rerank: int = 50  # full code sets: how many of a note's candidates the model scores
 
 
 def predict_split(
@@ -135,7 +139,9 @@ def predict_split(
     settings: PredictionSettings,
 ) -> dict[str, Any]:
     """P(code) for every (admission, code) of a split, for methods of one variant (they
-    share the label model): writes `hadm_id code prob` per method."""
+    share the label model): writes `hadm_id code prob` per method. With candidates (full
+    code sets) the model scores a note's first `rerank` candidates and the file lists only
+    the codes the retriever ranked (`cec.stage2.candidates`)."""
     variants = {mth.variant for mth in methods}
     if len(variants) != 1:
         raise ValueError(f"methods of one variant per call, got {sorted(variants)}")
@@ -196,10 +202,21 @@ def predict_split(
             mininterval=5.0,
         ):
             hadm = str(rec["hadm_id"])
+            mine: list[str] | None = None
+            rest: list[str] = []
+            if inputs.candidates is not None:
+                if hadm not in inputs.candidates:
+                    raise InputError(f"admission {hadm} has no candidates", file=inputs.split_jsonl)
+                mine, rest = split_ranked(inputs.candidates[hadm], titles, settings.rerank)
             p_yes = None
             if cview is not None:
                 p_yes = scores.get(hadm)
-                missing = [c for c in cview.space if p_yes is None or c not in p_yes]
+                needed = (
+                    cview.space
+                    if mine is None
+                    else list(dict.fromkeys(c for code in mine for c in cview.own[code]))
+                )
+                missing = [c for c in needed if p_yes is None or c not in p_yes]
                 if missing:
                     raise InputError(
                         f"admission {hadm} has no stage-1 answer for {len(missing)} concepts "
@@ -208,11 +225,14 @@ def predict_split(
                     )
             enc = encoder.note(settings.view(rec["text"]))
             cut.add(enc)
-            result = scorer.score(enc.ids, hadm, ks, p_yes)
+            result = scorer.score(enc.ids, hadm, ks, p_yes, mine)
             meter.minimum += result.tokens
             for mth in methods:
                 probs = result.probs[None if ks is None else (mth.k or settings.train_k)]
-                handles[mth.name].writelines(f"{hadm}\t{c}\t{probs[c]:.6f}\n" for c in codes)
+                if mine is not None:
+                    probs = with_rest(probs, mine, rest)
+                written = codes if mine is None else list(probs)
+                handles[mth.name].writelines(f"{hadm}\t{c}\t{probs[c]:.6f}\n" for c in written)
     summary = {
         "backbone": backbone.name,
         "variant": variant,
@@ -220,6 +240,8 @@ def predict_split(
         "split": Path(inputs.split_jsonl).stem,
         "notes": len(records),
         "codes": len(codes),
+        "rerank": None if inputs.candidates is None else settings.rerank,
+        "prompt_tokens_per_note": round(meter.minimum / len(records), 1) if records else None,
         **cut.as_dict(),
         "seed": settings.seed,
         "seconds": round(time.perf_counter() - start, 1),

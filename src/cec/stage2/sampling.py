@@ -34,6 +34,7 @@ class ConceptView:
 
     own: dict[str, list[str]]  # code -> C_y, in canonical order (leaf first, then parent)
     space: list[str]  # C, canonical order, no repeats
+    position: dict[str, int]  # concept -> its index in `space`
 
     @classmethod
     def build(cls, code_concepts: CodeConcepts, codes: Sequence[str], variant: str) -> ConceptView:
@@ -45,7 +46,12 @@ class ConceptView:
             for code in codes
         }
         space = list(dict.fromkeys(c for code in codes for c in own[code]))
-        return cls(own, space)
+        return cls(own, space, {c: i for i, c in enumerate(space)})
+
+    def scored(self, p_yes: Mapping[str, float]) -> list[str]:
+        """The concepts of C that stage 1 answered for a note, in C's order: all of C for a
+        50-code set, those of the note's candidates for a full one."""
+        return sorted((c for c in p_yes if c in self.position), key=self.position.__getitem__)
 
 
 def _rng(kind: str, seed: int, *key: str) -> random.Random:
@@ -73,7 +79,7 @@ def predicted_lines(
     (drawn from C'_- minus C_y), and all of C_y in seeded order with the stage-1 answer
     (yes when p_yes > 0.5). `prediction_layout` orders them."""
     own_set = set(view.own[code])
-    negatives = [c for c in view.space if c not in own_set and p_yes[c] <= 0.5]
+    negatives = [c for c in view.scored(p_yes) if c not in own_set and p_yes[c] <= 0.5]
     picks = _rng("others", seed, hadm_id, code).sample(negatives, min(m, len(negatives)))
     own = [(c, p_yes[c] > 0.5) for c in own_order(view, code, hadm_id, seed)]
     return [(c, False) for c in picks], own
@@ -105,8 +111,12 @@ def training_rows(
     k: int = 5,
     m: int = 2,
     false_per_true: float = 1.0,
+    candidates: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Section 3.4 steps 1-3 for one train admission.
+
+    `candidates` (full code sets): the admission's retrieved codes; false codes are drawn
+    from them, the hard negatives prediction will re-rank, not from the whole set.
 
     Codes: the true labels and round(false_per_true x their number) sampled false ones.
     C_+ is the union of C_y over true labels, C_- the rest of C. For code l: k concepts
@@ -119,7 +129,8 @@ def training_rows(
     if not true:
         return []
     rng = _rng("train", seed, hadm)
-    false_pool = [c for c in codes if c not in set(true)]
+    pool = codes if candidates is None else [c for c in candidates if c in code_set]
+    false_pool = [c for c in pool if c not in set(true)]
     n_false = min(len(false_pool), round(len(true) * false_per_true))
     chosen = [(c, 1) for c in true] + [(c, 0) for c in rng.sample(false_pool, n_false)]
     rng.shuffle(chosen)

@@ -48,13 +48,18 @@ class LabelScorer:
         return tuple(t for c, y in lines for t in self.encoder.line(self.concept_text[c], y))
 
     def build(
-        self, hadm_id: str, ks: Sequence[int] | None, p_yes: Mapping[str, float] | None
+        self,
+        hadm_id: str,
+        ks: Sequence[int] | None,
+        p_yes: Mapping[str, float] | None,
+        codes: Sequence[str] | None = None,
     ) -> tuple[list[Segment], list[tuple[str, int | None]], dict[str, Lines]]:
-        """Segments for every code; which (code, k) each scored segment answers."""
+        """Segments for every code (or the note's candidates, `codes`); which (code, k)
+        each scored segment answers."""
         segments: list[Segment] = []
         keys: list[tuple[str, int | None]] = []
         shown: dict[str, Lines] = {}
-        for code in self.titles:
+        for code in self.titles if codes is None else codes:
             question = self.encoder.question(self.titles[code])
             if self.view is None or ks is None:
                 segments.append(Segment(question))
@@ -90,8 +95,9 @@ class LabelScorer:
         hadm_id: str,
         ks: Sequence[int] | None,
         p_yes: Mapping[str, float] | None,
+        codes: Sequence[str] | None = None,
     ) -> NoteScores:
-        segments, keys, shown = self.build(hadm_id, ks, p_yes)
+        segments, keys, shown = self.build(hadm_id, ks, p_yes, codes)
         probs = score_tree(
             self.model, prefix, segments, self.encoder.answer_ids, self.max_tokens, self.row_tokens
         )
@@ -99,7 +105,7 @@ class LabelScorer:
         out: dict[int | None, dict[str, float]] = {}
         for k in ks if ks is not None and self.view is not None else [None]:
             out[k] = {}
-            for code in self.titles:
+            for code in self.titles if codes is None else codes:
                 if k is None:
                     out[k][code] = got[(code, None)]
                 else:

@@ -36,11 +36,15 @@ def build_label_trainset(
     k: int,
     m: int,
     false_per_true: float,
+    candidates: Mapping[str, Sequence[str]] | None = None,
 ) -> list[dict[str, Any]]:
+    """Every train admission's rows; `candidates` (full code sets): false codes come from
+    each admission's retrieved codes (`training_rows`)."""
     view = concept_view(code_concepts, codes, variant)
     rows: list[dict[str, Any]] = []
     for rec in sorted(records, key=lambda r: int(r["hadm_id"])):
-        rows += training_rows(rec, codes, view, seed, k, m, false_per_true)
+        mine = None if candidates is None else candidates.get(str(rec["hadm_id"]), [])
+        rows += training_rows(rec, codes, view, seed, k, m, false_per_true, mine)
     return rows
 
 
