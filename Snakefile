@@ -39,7 +39,7 @@ include: "rules/common.smk"
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
     split="train|dev|test",
-    backbone="|".join(config["backbones"]),
+    backbone="|".join([*config["backbones"], BOW_BACKBONE]),  # and the baseline's rows
 
 
 include: "rules/data.smk"
@@ -48,6 +48,7 @@ include: "rules/concept_model.smk"
 include: "rules/label_model.smk"
 include: "rules/evaluate.smk"
 include: "rules/retrieval.smk"
+include: "rules/baselines.smk"
 
 
 # Small or network-bound rules run where Snakemake runs, not as cluster jobs (the concept

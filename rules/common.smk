@@ -134,7 +134,8 @@ def concept_generation_inputs(wildcards):
         "leaf_template": f"{PROMPT_DIR}/{templates['leaf']}",
         "guard": f"results/privacy/{wildcards.dataset}/note_shingles.npy",
     }
-    if config["concepts"]["mode"] == "replay":
+    llm = job_params.concept_source(config, wildcards.dataset) == "llm"
+    if llm and config["concepts"]["mode"] == "replay":
         inputs["recordings"] = recordings_path(wildcards.dataset)
     return inputs
 
@@ -246,6 +247,22 @@ def all_targets():
     for dataset in (config.get("retrieval") or {}).get("datasets", []):
         targets += candidate_files(dataset)
     return targets + evaluation_files()
+
+
+# the bag-of-words baseline's rows in the metric files (rules/baselines.smk)
+BOW_BACKBONE, BOW_METHOD = "bow", "bow_lr"
+
+
+def reranked_datasets():
+    """Coded full code sets: retrieved for, then re-ranked by the concept and label stages."""
+    return [d for d in coded_datasets() if job_params.rerank(config, d) is not None]
+
+
+def bow_metric_files():
+    return [
+        f"results/metrics/{d}/{BOW_BACKBONE}/{BOW_METHOD}.json"
+        for d in reranked_datasets()
+    ]
 
 
 def candidate_files(dataset):
@@ -422,7 +439,7 @@ def evaluation_files():
         for name in ("pr_curves", "per_code_f1", "loss_curves")
     ]
     tables = [f"results/tables/{name}.tex" for name in TABLES]
-    return tables + figures + ["results/summary.md"]
+    return tables + figures + bow_metric_files() + ["results/summary.md"]
 
 
 # Job sizes. Where a job runs (SLURM partition, account) is the SLURM profile's

@@ -57,7 +57,9 @@ rule generate_concepts:
     resources:
         **cpu_resources(mem_mb=1000, runtime=120),
     params:
-        settings=job_params.generate_concepts(config),
+        settings=lambda wildcards: job_params.generate_concepts(
+            config, wildcards.dataset
+        ),
         recordings=lambda wildcards: recordings_path(wildcards.dataset),
     script:
         "../workflow/scripts/generate_concepts.py"

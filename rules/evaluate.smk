@@ -79,6 +79,11 @@ rule make_table:
                     "decision_rule_first", "dev_threshold"
                 ),
                 "data_note": config["evaluation"]["data_note"],
+                "derived_concepts": [
+                    d
+                    for d in coded_datasets()
+                    if job_params.concept_source(config, d) == "derived"
+                ],
             },
         ),
     script:
@@ -145,6 +150,8 @@ rule summary:
             for b in config["stage2"]["backbones"]
             for split in config["stage1"]["score_splits"]
         ],
+        recall=[f"results/candidates/{d}/recall.json" for d in reranked_datasets()],
+        baseline=bow_metric_files(),
     output:
         report(
             "results/summary.md", caption="../report/summary.rst", category="Summary"
@@ -160,6 +167,7 @@ rule summary:
         datasets=coded_datasets(),
         backbones=config["stage2"]["backbones"],
         methods=config["stage2"]["methods"],
+        baseline=[BOW_BACKBONE, BOW_METHOD],
         settings=job_params.summary(config["evaluation"]),
     script:
         "../workflow/scripts/write_summary.py"

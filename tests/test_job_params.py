@@ -56,7 +56,11 @@ def test_concept_generation_does_not_read_gamma() -> None:
             "recordings": "x/{dataset}",
         }
     }
-    params = job_params.generate_concepts(config)
+    full = {"concepts": "derived", "icd_version": 10}
+    config["datasets"] = {"mimic3_50": {"codes": "x"}, "full": full}
+    params = job_params.generate_concepts(config, "mimic3_50")
+    derived = job_params.generate_concepts(config, "full")
+    assert derived == {"source": "derived", "icd_version": 10}  # no API setting
     assert "gamma" not in str(params)
     assert params["api"] == {"model": "gpt-4-0613"}
     assert params["generation"] == {

@@ -102,10 +102,19 @@ def code_table(config: Config, dataset: str) -> dict[str, Any]:
 # ---- concepts -------------------------------------------------------------------------
 
 
-def generate_concepts(config: Config) -> dict[str, Any]:
+def concept_source(config: Config, dataset: str) -> str:
+    """llm (the Fig. 6/7 prompts) or derived (public ICD text, `cec.concepts.derived`)."""
+    return str(config["datasets"][dataset].get("concepts", "llm"))
+
+
+def generate_concepts(config: Config, dataset: str) -> dict[str, Any]:
     """Concept generation: `GenerationSettings`' keywords and the API block (`ApiSettings`'
     fields); `gamma` belongs to de-duplication, and the recordings path is passed resolved
-    per dataset."""
+    per dataset. Derived concepts read no API setting, only the ICD version (ICD-10-CM
+    codes take inclusion terms)."""
+    if concept_source(config, dataset) == "derived":
+        version = int(config["datasets"][dataset].get("icd_version", 9))
+        return {"source": "derived", "icd_version": version}
     concepts = config["concepts"]
     return canonical(
         {
@@ -277,6 +286,12 @@ def unlisted(config: Config, dataset: str) -> float | None:
     return None if rerank(config, dataset) is None else 0.0
 
 
+def bow_baseline(config: Config) -> dict[str, Any]:
+    """`cec.baseline.bow.run_bow_baseline`'s keywords (the seed is a wildcard)."""
+    spec = config["bow_baseline"]
+    return {"C": float(spec["C"]), "max_features": int(spec["max_features"])}
+
+
 # ---- evaluation -----------------------------------------------------------------------
 
 
@@ -302,7 +317,14 @@ def summary(evaluation: Config) -> dict[str, Any]:
 # What each table reads beyond its metric files (the method lists are resolved by the
 # rules from the method registry).
 TABLE_KEYS: dict[str, tuple[str, ...]] = {
-    "table1_main": ("datasets", "backbones", "cec_method", "decision_rule_first", "data_note"),
+    "table1_main": (
+        "datasets",
+        "backbones",
+        "cec_method",
+        "decision_rule_first",
+        "data_note",
+        "derived_concepts",
+    ),  # fmt: skip
     "table2_ablation": (
         "datasets",
         "backbones",
@@ -310,6 +332,7 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "cec_method",
         "decision_rule_first",
         "data_note",
+        "derived_concepts",
         "m",
     ),  # fmt: skip
     "table3_concepts": (
@@ -318,9 +341,17 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
         "k_methods",
         "decision_rule_first",
         "data_note",
+        "derived_concepts",
         "m",
     ),  # fmt: skip
-    "table4_auc": ("datasets", "table4_backbone", "ablation", "cec_method", "data_note"),
+    "table4_auc": (
+        "datasets",
+        "table4_backbone",
+        "ablation",
+        "cec_method",
+        "data_note",
+        "derived_concepts",
+    ),  # fmt: skip
 }
 
 

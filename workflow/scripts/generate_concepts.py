@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.iocontainers import Snakemake
 
 from cec.concepts.client import ApiSettings
+from cec.concepts.derived import derive_concepts, icd10cm_codes
 from cec.concepts.generate import GenerationSettings, generate_concepts, write_raw
 from cec.concepts.guard import NoteShingleGuard
 from cec.concepts.prompts import code_rows
@@ -15,8 +16,17 @@ from cec.plumbing.logs import job_log
 # Snakemake's typed handle: the object its script preamble binds (see docs/layout.md)
 snakemake: Snakemake = globals()["snakemake"]
 
-with job_log(snakemake.log[0]):
-    params = snakemake.params.settings
+
+def derived(params: dict) -> None:
+    """Concepts from public ICD text, no API (`cec.concepts.derived`)."""
+    table = read_code_table(snakemake.input.codes)
+    rows = code_rows(table)
+    result = derive_concepts(rows, icd10cm_codes(table, params["icd_version"]))
+    write_raw(result, rows, Path(snakemake.output.concepts), Path(snakemake.output.exchanges))
+
+
+def from_llm(params: dict) -> None:
+    """The Fig. 6/7 prompts: replayed, recorded or refreshed (`cec.concepts.generate`)."""
     settings = GenerationSettings(
         **params["generation"],
         recordings=Path(snakemake.params.recordings),
@@ -41,3 +51,8 @@ with job_log(snakemake.log[0]):
         result.api_requests,
         result.api_tokens,
     )
+
+
+with job_log(snakemake.log[0]):
+    params = snakemake.params.settings
+    (derived if params.get("source") == "derived" else from_llm)(params)

@@ -134,3 +134,83 @@ def write_summary(
             ours = _pair(metrics.get((d, b, method)), "auc_macro", "auc_micro")
             out.append(f"| {method} | {d} | {b} | {ours} | {_paper_pair(per_dataset.get(d))} |")
     return "\n".join(out) + "\n"
+
+
+FULL_SET_METRICS = (
+    ("f1_micro", "F1 micro (dev thr.)"),
+    ("f1_macro", "F1 macro"),
+    ("f1_macro_per_code", "F1 macro per code"),
+    ("p_at_8", "P@8"),
+    ("p_at_15", "P@15"),
+    ("auc_micro", "AUC micro"),
+    ("auc_macro", "AUC macro"),
+)
+
+
+def full_code_section(
+    recall: Mapping[str, Mapping[str, Any]],
+    metrics: Mapping[tuple[str, str, str], Mapping[str, Any]],
+    backbones: Sequence[str],
+    methods: Sequence[str],
+    baseline: tuple[str, str] | None = None,
+) -> str:
+    """Full code sets: recall@K of both retrievers per split and training-frequency band
+    (`recall` maps a dataset to its `recall.json`), then each method's metrics over the
+    whole label set beside the bag-of-words baseline (`baseline`: its (backbone, method)
+    keys in `metrics`). How codes absent from test enter each macro average is stated."""
+    if not recall:
+        return ""
+    out = [
+        "",
+        "## Full code sets: candidate retrieval, then re-ranking",
+        "",
+        "Per note, a retriever ranks every code of the set; the concept and label stages "
+        "score the best `retrieval.rerank` of them, and the codes ranked after them keep "
+        "the retriever's order below every candidate (codes it did not list: 0). Recall@K "
+        "is the share of gold (note, code) pairs among a note's top K, overall and by the "
+        "code's number of training notes; the retriever was chosen by dev recall.",
+    ]
+    for dataset, summary in recall.items():
+        ks = summary["ks"]
+        bands = summary.get("codes_per_band", {})
+        out += [
+            "",
+            f"### {dataset}: {summary['codes']} codes; retriever chosen: "
+            f"{summary['chosen']} ({summary['chosen_by']})",
+            "",
+            "| retriever | split | band (codes) | gold pairs | "
+            + " | ".join(f"recall@{k}" for k in ks)
+            + " |",
+            "|---|---|---|---|" + "---|" * len(ks),
+        ]
+        for name in sorted(summary["recall"], key=lambda n: n != summary["chosen"]):
+            for split, by_band in summary["recall"][name].items():
+                for band, row in by_band.items():
+                    label = band if band == "all" else f"{band} ({bands.get(band, 0)})"
+                    cells = " | ".join(
+                        "—" if row[f"@{k}"] is None else f"{row[f'@{k}']:.3f}" for k in ks
+                    )
+                    out.append(f"| {name} | {split} | {label} | {row['pairs']} | {cells} |")
+        rows = [(b, m) for b in backbones for m in methods]
+        if baseline is not None:
+            rows.append(baseline)
+        out += [
+            "",
+            f"Test metrics of {dataset} over its whole label set (macro F1: caml-mimic's "
+            "averages every code, a code absent from test adds recall 0; *per code* "
+            "averages the codes present in test; macro AUC: the codes with a positive and a "
+            "negative in test):",
+            "",
+            "| backbone | method | " + " | ".join(h for _, h in FULL_SET_METRICS) + " |",
+            "|---|---|" + "---|" * len(FULL_SET_METRICS),
+        ]
+        for backbone, method in rows:
+            m = metrics.get((dataset, backbone, method))
+            if m is None:
+                continue
+            cells = " | ".join(
+                "—" if m.get(key) is None else f"{m[key]:.3f}" for key, _ in FULL_SET_METRICS
+            )
+            present = f" ({m.get('n_codes_present')} of {m.get('n_codes')} codes in test)"
+            out.append(f"| {backbone} | {method}{present} | {cells} |")
+    return "\n".join(out) + "\n"
