@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, frozenset[str]]] = [
                 "cec.stage2",
                 "cec.evaluation",
                 "cec.retrieval",
+                "cec.baseline",
             }
         ),
     ),
