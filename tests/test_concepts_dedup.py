@@ -78,3 +78,26 @@ def test_concept_set_outputs(tmp_path: Path, encoder) -> None:  # noqa: ANN001
     assert mapping["585.9"] == {"leaf": ["C0005"], "parent": ["C0003"]}
     phrases = read_code_phrases(tmp_path / "concepts.tsv", tmp_path / "code_concepts.json")
     assert phrases["585.9"] == ["Stable CKD baseline", "Dialysis dependence"]
+
+
+def test_a_parent_concept_merged_into_the_leaf_leaves_the_code_its_concept(
+    tmp_path: Path,
+    encoder,  # noqa: ANN001
+) -> None:
+    """Derived concepts: "cholera" (the parent) and "cholera, unspecified" (the leaf) are
+    one concept at gamma 0.83. The code keeps it (as its leaf concept) and ends with no
+    parent concept of its own, which is counted, not refused; a code left with no leaf
+    concept is still refused."""
+    raw = tmp_path / "concepts_raw.jsonl"
+    lines = [
+        {"level": "parent", "owner": "A00", "concepts": ["cholera"]},
+        {"level": "leaf", "owner": "A00.9", "parent": "A00", "concepts": ["cholera"]},
+    ]
+    raw.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    summary = write_concept_set(raw, tmp_path, "full", gamma=0.83, encoder=encoder)
+    mapping = json.loads((tmp_path / "code_concepts.json").read_text())
+    assert mapping["A00.9"] == {"leaf": ["C0001"], "parent": []}
+    assert summary["codes_with_parent_concepts_only_as_leaf_concepts"] == 1
+    raw.write_text(json.dumps(lines[0]) + "\n" + json.dumps({**lines[1], "concepts": []}) + "\n")
+    with pytest.raises(Exception, match="A00.9 ends with no leaf concept"):
+        write_concept_set(raw, tmp_path, "full", gamma=0.83, encoder=encoder)

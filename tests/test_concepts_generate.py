@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from pathlib import Path
@@ -336,3 +337,96 @@ def test_guard_lets_icd10_titles_pass_but_not_the_rest_of_a_mimic4_note() -> Non
     guard = NoteShingleGuard.from_texts([note])
     assert not guard.shares_run(pcs) and not guard.shares_run(cm)
     assert guard.shares_run("placed at the bedside by the night resident after two")
+
+
+# --- the plan lines of a record run, and a rerun after a failure ---
+
+PLAN_ROWS = [
+    CodeRow(f"V45.{i:02d}", f"Postprocedural state number {i}", f"V4{i % 3}", f"Group {i % 3}")
+    for i in range(10, 30)
+]  # 20 codes -> 3 batches (7, 7, 6) per level
+
+
+class _FailsAfter:
+    """Answers like GPT-4 until `n` answers are given, then refuses every request with a
+    401 (not retried: the run stops at once). Counts the answers per prompt."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+        self.answered: list[str] = []
+
+    def __call__(self, body: dict[str, Any]) -> Action:
+        if self.n is not None and len(self.answered) >= self.n:
+            return status(401)
+        self.answered.append(body["messages"][0]["content"])
+        return gpt4_style(body)
+
+
+def _plan_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The run's plan line and each round's plan line, in order."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "cec.concepts.generate"
+        and ("concepts, attempt" in r.getMessage() or "generation plan" in r.getMessage())
+    ]
+
+
+def test_rerun_after_a_failure_sends_no_prompt_twice_and_logs_its_plan(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cec.concepts.client import ApiError
+
+    caplog.set_level(logging.INFO, logger="cec.concepts.generate")
+    failing = _FailsAfter(4)  # 3 parent answers, 1 leaf answer, then 401
+    with FakeOpenAI(default=failing) as server:
+        with pytest.raises(ApiError, match="HTTP 401"):
+            generate_concepts(PLAN_ROWS, _settings(tmp_path), _api(server, max_concurrent=1))
+        refused = [b["messages"][0]["content"] for b in server.requests[4:]]
+    assert len(refused) == 1  # the run stopped at the first refusal
+    first = _plan_lines(caplog)
+    assert "20 codes under 3 parents -> 3 parent-level and 3 leaf-level requests" in first[0]
+    assert "parent-level concepts, attempt 1 of 3: 3 requests, 0 already recorded" in first[1]
+    assert "3 to send" in first[1] and "leaf-level" in first[2] and "0 already recorded" in first[2]
+    caplog.clear()
+
+    working = _FailsAfter(None)
+    with FakeOpenAI(default=working) as server:
+        result = generate_concepts(PLAN_ROWS, _settings(tmp_path), _api(server, max_concurrent=1))
+        sent = [b["messages"][0]["content"] for b in server.requests]
+    assert set(result.leaf) == {r.code for r in PLAN_ROWS}
+    # the rerun sent only the two leaf prompts never answered, the refused one among them
+    answered = failing.answered + working.answered
+    assert len(sent) == 2 and refused[0] in sent
+    assert len(answered) == len(set(answered)) == 6  # 3 + 3 distinct prompts, each paid once
+    lines = _plan_lines(caplog)
+    assert "parent-level concepts, attempt 1 of 3: 3 requests, 3 already recorded" in lines[1]
+    assert "0 to send, about 0 prompt tokens" in lines[1]
+    tokens = -(-sum(len(p) for p in sent) // 4)
+    assert (
+        f"leaf-level concepts, attempt 1 of 3: 3 requests, 1 already recorded (replayed, not "
+        f"paid), 2 to send, about {tokens} prompt tokens to send (characters / 4)" in lines[2]
+    )
+    assert "max_tokens = 500000 tokens" in lines[2]
+
+
+def test_replay_logs_no_plan(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    _record(tmp_path)
+    caplog.set_level(logging.INFO, logger="cec.concepts.generate")
+    generate_concepts(ROWS, _settings(tmp_path, "replay"), ApiSettings(model="gpt-4-test"))
+    assert _plan_lines(caplog) == []  # nothing is sent, so nothing is planned
+
+
+def test_refresh_plans_to_send_what_is_recorded(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Refresh pays again for recorded prompts: its plan must not count them as replayed."""
+    _record(tmp_path)
+    caplog.set_level(logging.INFO, logger="cec.concepts.generate")
+    with FakeOpenAI(default=gpt4_style) as server:
+        generate_concepts(ROWS, _settings(tmp_path, "refresh"), _api(server))
+        assert len(server.requests) == 4
+    lines = _plan_lines(caplog)
+    assert "refresh mode sends every prompt again" in lines[0]
+    assert "2 requests, 0 already recorded (replayed, not paid), 2 to send" in lines[1]
+    assert "2 requests, 0 already recorded (replayed, not paid), 2 to send" in lines[2]

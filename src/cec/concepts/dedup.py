@@ -134,8 +134,13 @@ def write_concept_set(
                     f"{c.text}\t{c.level}\t{c.owner}\t{ids[r]}\t{k.text}\t{k.level}\t"
                     f"{k.owner}\t{result.similarity[i]:.4f}\n"
                 )
-    # code -> its leaf concepts, then its parent's concepts (duplicates point at the kept one)
+    # code -> its leaf concepts, then its parent's concepts (duplicates point at the kept one).
+    # A parent concept that merged into one of the code's own leaf concepts stays in C_y as
+    # that leaf concept, so a code may end with no parent concept of its own (concepts
+    # derived from titles: "cholera, unspecified" under "cholera"); it may not end with no
+    # leaf concept, which only a lost answer can cause.
     mapping: dict[str, dict[str, list[str]]] = {}
+    no_parent: list[str] = []
     for code, parent in parent_of.items():
         leaf = [
             ids[result.representative[i]]
@@ -151,8 +156,10 @@ def write_concept_set(
             "leaf": list(dict.fromkeys(leaf)),
             "parent": [p for p in dict.fromkeys(par) if p not in leaf],
         }
-        if not mapping[code]["leaf"] or not mapping[code]["parent"]:
-            raise InputError(f"code {code} ends with no leaf or no parent concept", file=raw_path)
+        if not mapping[code]["leaf"]:
+            raise InputError(f"code {code} ends with no leaf concept", file=raw_path)
+        if not mapping[code]["parent"]:
+            no_parent.append(code)
     write_json(out_dir / "code_concepts.json", mapping)
     kept_levels = [raw[i].level for i in result.kept]
     summary = {
@@ -170,6 +177,7 @@ def write_concept_set(
             "leaf": kept_levels.count("leaf"),
         },
         "dropped": len(raw) - len(result.kept),
+        "codes_with_parent_concepts_only_as_leaf_concepts": len(no_parent),
         "paper": PAPER_COUNTS.get(dataset),
     }
     write_json(out_dir / "dedup_summary.json", summary)

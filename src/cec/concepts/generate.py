@@ -35,6 +35,7 @@ from cec.plumbing.io import atomic_write
 
 log = logging.getLogger(__name__)
 Mode = Literal["replay", "record", "refresh"]
+CHARS_PER_TOKEN = 4  # the prompt-token estimate of the plan lines
 
 
 class ReplayMissError(InputError, RuntimeError):
@@ -69,6 +70,22 @@ class GenerationResult:
     exchanges: list[Recording]
     api_requests: int
     api_tokens: int
+
+
+@dataclass(frozen=True)
+class RoundPlan:
+    """One round of one level, before it is sent: what the recordings answer, what is paid."""
+
+    requests: int
+    recorded: int  # answered from the recordings: replayed, not paid
+    to_send: int
+    prompt_chars: int  # characters of the prompts to send
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Estimated prompt tokens to send: characters / 4, rounded up (about right for
+        English text with GPT tokenizers; the API's own count is in each recording)."""
+        return -(-self.prompt_chars // CHARS_PER_TOKEN)
 
 
 class _Asker:
@@ -106,20 +123,41 @@ class _Asker:
         for req in requests:
             self.guard.check(req.prompt, f"{req.level}-level prompt for {', '.join(req.codes)}")
 
+    def _stored(self, req: ConceptRequest) -> tuple[dict[str, Any], str]:
+        """What a recording keeps of a request, and its key."""
+        stored = {"body": self.api.request_body(req.prompt), "attempt": req.attempt}
+        return stored, request_key(stored)
+
+    def replayed(self, key: str) -> Recording | None:
+        """The recording that answers a prompt without paying, or None: in record mode any
+        recording, in refresh mode only one made by this run (replay: any, or a miss)."""
+        rec = self.store.get(key)
+        if self.settings.mode == "refresh" and key not in self._refreshed:
+            return None
+        return rec
+
+    def plan(self, requests: Sequence[ConceptRequest]) -> RoundPlan:
+        """How many of a round's requests are answered from the recordings and how many
+        will be sent, with the characters of the prompts to send."""
+        to_send = [r for r in requests if self.replayed(self._stored(r)[1]) is None]
+        return RoundPlan(
+            requests=len(requests),
+            recorded=len(requests) - len(to_send),
+            to_send=len(to_send),
+            prompt_chars=sum(len(r.prompt) for r in to_send),
+        )
+
     def ask(self, req: ConceptRequest) -> Recording | None:
         what = f"{req.level}-level prompt for {', '.join(req.codes)}"
-        body = self.api.request_body(req.prompt)
-        stored = {"body": body, "attempt": req.attempt}
-        key = request_key(stored)
-        mode = self.settings.mode
-        rec = self.store.get(key)
-        if mode == "replay" or (mode == "record" and rec is not None):
-            return rec
-        if mode == "refresh" and key in self._refreshed and rec is not None:
+        stored, key = self._stored(req)
+        body = stored["body"]
+        rec = self.replayed(key)
+        if rec is not None or self.settings.mode == "replay":
             return rec
         if self._stopped is not None:  # a 401 for one prompt is a 401 for all: don't pay
             raise self._stopped
-        log.info("asking the API: %s (attempt %d)", what, req.attempt)
+        rounds = self.settings.max_parse_retries + 1
+        log.info("asking the API: %s (attempt %d of %d)", what, req.attempt + 1, rounds)
         try:
             response = self.client.complete(body, what)
         except (ApiError, SpendingCapError) as exc:
@@ -169,6 +207,57 @@ def _read(
     return answer
 
 
+def _log_round_plan(
+    level: Level, attempt: int, plan: RoundPlan, settings: GenerationSettings, api: ApiSettings
+) -> None:
+    """One line before a round is sent, so that the job log says what is about to be paid
+    (and, after a failure, that a rerun pays only for what was not recorded)."""
+    log.info(
+        "%s-level concepts, attempt %d of %d: %d requests, %d already recorded (replayed, "
+        "not paid), %d to send, about %d prompt tokens to send (characters / %d); no "
+        "completion cap per answer is set, the run stops at concepts.api.max_tokens = %d "
+        "tokens (prompt + completion) or max_requests = %d requests",
+        level,
+        attempt + 1,
+        settings.max_parse_retries + 1,
+        plan.requests,
+        plan.recorded,
+        plan.to_send,
+        plan.prompt_tokens,
+        CHARS_PER_TOKEN,
+        api.max_tokens,
+        api.max_requests,
+    )
+
+
+def _log_run_plan(rows: Sequence[CodeRow], settings: GenerationSettings, api: ApiSettings) -> None:
+    """The whole run's requests before the first is sent: both levels batch the same
+    ordered codes (`make_batches`), so each level's first round has the same count."""
+    batches = len(make_batches(rows, settings.min_batch, settings.max_batch))
+    parents = len({r.parent for r in rows})
+    recorded = (
+        "recorded answers are replayed, not paid"
+        if settings.mode == "record"
+        else "refresh mode sends every prompt again, recorded or not"
+    )
+    log.info(
+        "concept generation plan (%s mode): %d codes under %d parents -> %d parent-level "
+        "and %d leaf-level requests (batches of %d-%d codes; unreadable answers add up to %d "
+        "more rounds per level); %s; the run stops at concepts.api.max_requests = %d "
+        "requests sent",
+        settings.mode,
+        len(rows),
+        parents,
+        batches,
+        batches,
+        settings.min_batch,
+        settings.max_batch,
+        settings.max_parse_retries,
+        recorded,
+        api.max_requests,
+    )
+
+
 def _run_level(
     level: Level,
     rows: Sequence[CodeRow],
@@ -186,6 +275,8 @@ def _run_level(
         batches = make_batches(pending, settings.min_batch, settings.max_batch)
         requests = [make_request(batch, attempt) for batch in batches]
         asker.vet(requests)
+        if settings.mode != "replay":
+            _log_round_plan(level, attempt, asker.plan(requests), settings, asker.api)
         with ThreadPoolExecutor(max_workers=workers) as pool:
             recordings = list(pool.map(asker.ask, requests))
         missing = [
@@ -236,6 +327,8 @@ def generate_concepts(
     asker = _Asker(settings, api, guard, client_factory)
     result = GenerationResult({}, {}, {}, [], 0, 0)
     ordered = sorted(rows, key=lambda r: (r.parent, r.code))  # siblings share a batch
+    if settings.mode != "replay":
+        _log_run_plan(ordered, settings, api)
     result.parent = _run_level(
         "parent",
         ordered,

@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import MappingProxyType
 
 from cec.icd.codes import Kind, format_icd10
 from cec.icd.icd9 import CodeInfo
@@ -50,8 +51,9 @@ CATEGORY_HEADER = ("category", "title", "block")
 BLOCK_HEADER = ("block", "title", "first", "last", "release")
 PCS_HEADER = ("code", "long_title", "releases")
 PCS_TABLE_HEADER = ("table", "title", "source")
+INCLUSION_HEADER = ("code", "term")
 
-__all__ = ["CodeInfo", "Icd10Hierarchy"]
+__all__ = ["CodeInfo", "Icd10Hierarchy", "inclusion_terms"]
 
 
 def _resource_dir() -> Traversable:
@@ -209,3 +211,19 @@ def _load_shipped() -> Icd10Hierarchy:
         blocks={row[0]: row[1] for row in blocks},
         pcs_tables={row[0]: row[1] for row in tables},
     )
+
+
+@functools.cache
+def inclusion_terms() -> Mapping[str, tuple[str, ...]]:
+    """ICD-10-CM label -> the inclusion terms the tabular list gives under that code
+    (I50.1 -> "Cardiac asthma", "Left heart failure", ...), in the tabular list's order.
+
+    Read once, on first use (only derived concepts need it), from
+    icd10cm_inclusion_terms.tsv.gz: the April 2026 CMS tabular XML (see PROVENANCE.md), the
+    only shipped source of these synonyms. A code the tabular list gives no inclusion
+    term is absent; terms are listed under the code itself, not under its descendants.
+    """
+    terms: dict[str, list[str]] = {}
+    for code, term in read_table("icd10cm_inclusion_terms.tsv.gz", INCLUSION_HEADER):
+        terms.setdefault(_cm_label(code), []).append(term)
+    return MappingProxyType({code: tuple(found) for code, found in terms.items()})
