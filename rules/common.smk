@@ -76,7 +76,8 @@ def counting_tables(wildcards):
 
 def code_list(dataset):
     """A dataset's code list: the file the config names, or the one rule count_codes
-    writes (counted as Edin et al. count) when the config says how to count it."""
+    writes (`Source.write_code_list`: as caml-mimic counts MIMIC-III, as Edin et al.
+    count MIMIC-IV) when the config says how to count it."""
     codes = config["datasets"][dataset]["codes"]
     if isinstance(codes, str):
         return codes

@@ -67,6 +67,7 @@ rule count_codes:
         **cpu_resources(mem_mb=3000, runtime=30),
     params:
         mimic_dir=lambda wildcards: mimic_dir(wildcards.dataset),
+        source=lambda wildcards: job_params.source(config, wildcards.dataset),
         settings=lambda wildcards: job_params.count_codes(config, wildcards.dataset),
     script:
         "../workflow/scripts/count_codes.py"

@@ -510,12 +510,13 @@ def test_a_configfile_run_never_inherits_the_demo(tmp_path: Path) -> None:
     assert "label_question_v1.jinja2" in text and "compact" not in text
 
 
-def test_mimic4_config_plans_counted_lists_and_prepares_the_full_sets_only(
+def test_mimic4_config_plans_counted_lists_and_codes_the_full_sets_by_reranking(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """config/mimic4.yaml on stand-in tables: it keeps mimic3.yaml's models and settings
-    (its base), counts each code list from hosp/, prepares the *_full datasets and runs
-    the concept, LLM and evaluation stages on the 50-code datasets only."""
+    (its base), counts each code list from hosp/, and codes every dataset: the 50-code
+    sets directly, the *_full sets by re-ranking their retrieved candidates (with the
+    bag-of-words baseline beside them)."""
     work = copy_workflow(tmp_path)
     monkeypatch.chdir(work)  # a base is named from the working directory
     config = with_base(yaml.safe_load((work / "config" / "mimic4.yaml").read_text()))
@@ -544,9 +545,11 @@ def test_mimic4_config_plans_counted_lists_and_prepares_the_full_sets_only(
     for dataset in ("mimic4_icd9_50", "mimic4_icd10_50", "mimic4_icd9_full", "mimic4_icd10_full"):
         assert f"results/data/{dataset}/code_list.txt" in text, dataset
         assert f"results/data/{dataset}/data_report.json" in text, dataset
-        coded = "full" not in dataset
-        assert (f"results/concepts/{dataset}/" in text) == coded, dataset
-        assert (f"results/metrics/{dataset}/" in text) == coded, dataset
+        full = "full" in dataset
+        assert f"results/concepts/{dataset}/" in text, dataset
+        assert f"results/metrics/{dataset}/" in text, dataset
+        assert (f"results/candidates/{dataset}/train.tsv" in text) == full, dataset
+        assert (f"results/metrics/{dataset}/bow/bow_lr.json" in text) == full, dataset
     assert "synth_mimic" not in text and "results/synthetic" not in text
     assert "rule train_concept_model" in text
 

@@ -76,15 +76,18 @@ def source(config: Config, dataset: str) -> dict[str, Any]:
 
 
 def count_codes(config: Config, dataset: str) -> dict[str, Any]:
-    """A counted code list: `cec.datasets.mimic4.write_code_list`'s keywords."""
-    spec = config["datasets"][dataset]["codes"]
-    return canonical(
-        {
-            "version": Source.of(config["datasets"][dataset]).icd_version,
-            "top": spec.get("top"),
-            "min_count": int(spec.get("min_count", 1)),
-        }
-    )
+    """A counted code list: `Source.write_code_list`'s keywords (the ICD version is the
+    source's). A MIMIC-III list is written as the dataset's labels are and counts the
+    discharge summaries prepare keeps, so that it matches what prepare reads."""
+    spec = config["datasets"][dataset]
+    settings: dict[str, Any] = {
+        "top": spec["codes"].get("top"),
+        "min_count": int(spec["codes"].get("min_count", 1)),
+    }
+    if Source.of(spec).name == "mimic3":
+        settings["code_format"] = str(spec.get("code_format", "exact"))
+        settings["exclude_error_notes"] = bool(spec.get("exclude_error_notes", True))
+    return canonical(settings)
 
 
 def prepare_dataset(config: Config, dataset: str) -> dict[str, Any]:
@@ -276,7 +279,7 @@ def rerank(config: Config, dataset: str) -> int | None:
     spec = config.get("retrieval") or {}
     if dataset not in (spec.get("datasets") or []):
         return None
-    return int(spec["rerank"])
+    return int(spec["rerank"] if "rerank" in spec else spec["choose_at"])
 
 
 def unlisted(config: Config, dataset: str) -> float | None:

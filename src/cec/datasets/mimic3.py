@@ -8,12 +8,16 @@ without a listed code dropped. Everything dropped is counted with its reason in
 
 The tables are read by `cec.readers.mimic3` into `Admissions`, the form both sources
 share; `cec.datasets.assembly.assemble` splits, counts and writes.
+
+Code lists are files of label strings (`config/codes/*.txt`), or are counted by
+`write_code_list` as caml-mimic's full label set: every code of the admissions that have
+a discharge summary, once per admission. Counting keeps admission ids, never note text.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +25,20 @@ from typing import Any
 
 from cec.datasets.assembly import Admissions, SplitPlan, assemble, check_dataset_output
 from cec.datasets.splits import load_split_files, patient_split
-from cec.icd.code_lists import LabelCode, read_code_list
-from cec.icd.codes import Kind, caml_procedure, undot
+from cec.icd.code_lists import LabelCode, kind_of_dotted, read_code_list
+from cec.icd.codes import CODE_FORMATS, CodeFormatError, Kind, caml_procedure, undot
 from cec.icd.icd9 import Icd9Hierarchy
 from cec.plumbing.artifacts import write_code_rows
-from cec.readers.mimic3 import TABLES, read_codes, read_dictionary, read_discharge_notes
-from cec.readers.tables import table_path
+from cec.plumbing.errors import InputError
+from cec.plumbing.io import atomic_path
+from cec.readers.mimic3 import (
+    TABLES,
+    discharge_admissions,
+    read_codes,
+    read_dictionary,
+    read_discharge_notes,
+)
+from cec.readers.tables import EXAMPLES, table_path
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +88,7 @@ def _code_table(
     for lc in codes:
         sources = _source_codes(lc, hierarchy, mimic_titles, code_format)
         titles = [
-            mimic_titles[lc.kind].get(c) or hierarchy.title(c, lc.kind) or "" for c in sources
+            mimic_titles[lc.kind].get(c) or _v32_title(hierarchy, c, lc.kind) or "" for c in sources
         ]
         description = " or ".join(t for t in titles if t)
         if sources != [lc.code]:
@@ -95,7 +107,7 @@ def _code_table(
         try:
             parent = hierarchy.parent(sources[0], lc.kind)
             parent_title = hierarchy.parent_title(sources[0], lc.kind)
-        except KeyError:
+        except (KeyError, CodeFormatError):  # unknown category; a caml "5." of no source
             parent, parent_title = "", ""
         rows.append(
             {
@@ -115,6 +127,16 @@ def _code_table(
     report["codes_missing_from_dictionaries"] = missing
     report["code_strings"] = notes
     return rows
+
+
+def _v32_title(hierarchy: Icd9Hierarchy, code: str, kind: Kind) -> str | None:
+    """The shipped title of a code; None also for a caml string that is no ICD-9-CM code
+    and whose source code no dictionary holds ("5."): it is kept untitled and warned
+    about, as any untitled code, instead of stopping the code table."""
+    try:
+        return hierarchy.title(code, kind)
+    except CodeFormatError:
+        return None
 
 
 def prepare_dataset(
@@ -242,4 +264,158 @@ def code_table_rows(codes_file: str | Path, code_format: str = "exact") -> list[
     report: dict[str, Any] = {"warnings": []}
     return _code_table(
         read_code_list(codes_file), {"diagnosis": {}, "procedure": {}}, report, code_format
+    )
+
+
+# the tables a counted code list reads, and the kind each one's codes are
+COUNTED_CODES: tuple[tuple[str, Kind], ...] = (
+    ("DIAGNOSES_ICD", "diagnosis"),
+    ("PROCEDURES_ICD", "procedure"),
+)
+
+
+def write_code_list(
+    root: str | Path,
+    out_path: str | Path,
+    *,
+    code_format: str = "caml",
+    top: int | None = None,
+    min_count: int = 1,
+    exclude_error_notes: bool = True,
+    progress: bool = False,
+) -> list[tuple[str, int]]:
+    """Count every ICD-9 code as caml-mimic's MIMIC-III-full counts its label set and write
+    the `top` most frequent (or all) with a count of at least `min_count`, as a code list
+    file whose comment lines say how it was counted; returns (code, count) as written.
+
+    caml-mimic keeps the codes of the admissions that have a discharge summary: a code
+    counts once for each such admission that carries it, and an admission without one does
+    not count at all (counting every admission would let codes of admissions that no
+    dataset holds pass `min_count`). Codes are read as `prepare_dataset` reads them: as
+    strings, written as `code_format` writes labels (so the list matches what prepare
+    reads), their kind from their table, once per admission; a discharge summary is what
+    prepare takes as one (`exclude_error_notes` as the dataset's). Ranked by the count,
+    ties by the code string, so the list does not depend on file order."""
+    _check_counting(code_format, top, min_count)
+    root = Path(root)
+    for table in ("DIAGNOSES_ICD", "PROCEDURES_ICD", "NOTEEVENTS"):  # fail fast
+        table_path(root, table)
+    subjects: dict[int, int] = {}
+    coded, renamed = _every_code(root, code_format, subjects, progress)
+    check_label_kinds(coded, root)
+    discharged, _ = discharge_admissions(
+        root, subjects, exclude_error_notes=exclude_error_notes, progress=progress
+    )
+    ranked = [(c, n) for c, n in _ranked(coded, discharged) if n >= min_count]
+    chosen = ranked[:top] if top is not None else ranked
+    if not chosen:
+        raise InputError(
+            f"no ICD-9 code is carried by {min_count} or more admissions with a discharge summary",
+            file=table_path(root, "DIAGNOSES_ICD"),
+        )
+    with_codes = {hadm for by_hadm in coded.values() for hadm in by_hadm}
+    header = _list_header(code_format, top, min_count, with_codes, discharged)
+    caml_strings = sorted(renamed & {c for c, _ in chosen})
+    if caml_strings:
+        header.insert(-1, _caml_line(caml_strings))
+    lines = header + [f"{code}  # {count}" for code, count in chosen]
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return chosen
+
+
+def _check_counting(code_format: str, top: int | None, min_count: int) -> None:
+    """Refuse settings that no count can honour, before any table is read."""
+    if code_format not in CODE_FORMATS:
+        raise ValueError(f"code_format must be one of {CODE_FORMATS}, got {code_format!r}")
+    if top is not None and top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    if min_count < 1:
+        raise ValueError(f"min_count must be at least 1, got {min_count}")
+
+
+def _every_code(
+    root: Path, code_format: str, subjects: dict[int, int], progress: bool
+) -> tuple[dict[Kind, dict[int, set[str]]], set[str]]:
+    """Every well-formed code of each admission, per kind (kept apart, so that a string
+    two kinds write cannot merge unseen), and the caml strings that are not the ICD-9-CM
+    code they stand for ("40.7" for 04.07)."""
+    coded: dict[Kind, dict[int, set[str]]] = {}
+    renamed: set[str] = set()
+    for table, kind in COUNTED_CODES:
+        labels: dict[int, set[str]] = defaultdict(set)
+        report = read_codes(root, table, kind, None, labels, subjects, progress, code_format)
+        renamed |= set(report.get("listed_codes_read_as_caml", {}))
+        coded[kind] = labels
+    return coded, renamed
+
+
+def check_label_kinds(coded: Mapping[Kind, Mapping[int, set[str]]], root: str | Path) -> None:
+    """Refuse label strings a code list would read with the wrong kind.
+
+    A code list says a label's kind, and so the table prepare reads it from, by its shape
+    alone (`cec.icd.code_lists.kind_of_dotted`). A string written for both a diagnosis and a
+    procedure would merge the two into one label, and a string of one kind with the
+    other's shape would be read from the wrong table; neither happens with today's formats
+    (a diagnosis's dot follows 3 characters, a procedure's 2 or fewer), and this check
+    keeps it so for any format to come."""
+    strings = {
+        kind: {c for codes in by_hadm.values() for c in codes} for kind, by_hadm in coded.items()
+    }
+    both = sorted(strings.get("diagnosis", set()) & strings.get("procedure", set()))
+    if both:
+        raise InputError(
+            f"{len(both)} label string(s) stand for a diagnosis and a procedure "
+            f"({', '.join(both[:EXAMPLES])}): a code list could not tell which table to read "
+            "them from",
+            file=root,
+        )
+    for kind, found in strings.items():
+        wrong = sorted(c for c in found if kind_of_dotted(c) != kind)
+        if wrong:
+            raise InputError(
+                f"{len(wrong)} {kind} label string(s) would read back from a code list as "
+                f"another kind or none ({', '.join(wrong[:EXAMPLES])})",
+                file=root,
+            )
+
+
+def _ranked(
+    coded: Mapping[Kind, Mapping[int, set[str]]], discharged: set[int]
+) -> list[tuple[str, int]]:
+    """Each label string with the number of admissions with a discharge summary that carry
+    it, by that number, ties by the string."""
+    counts: Counter[str] = Counter()
+    for by_hadm in coded.values():
+        for hadm, codes in by_hadm.items():
+            if hadm in discharged:
+                counts.update(codes)
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _list_header(
+    code_format: str, top: int | None, min_count: int, with_codes: set[int], discharged: set[int]
+) -> list[str]:
+    """The comment lines of a counted list: what was counted, over which admissions."""
+    what = f"the {top} most frequent" if top is not None else "all"
+    strings = (
+        "caml-mimic's strings (code_format caml)"
+        if code_format == "caml"
+        else "ICD-9-CM's dotted codes (code_format exact)"
+    )
+    return [
+        f"# {what} ICD-9 codes of MIMIC-III DIAGNOSES_ICD + PROCEDURES_ICD, as {strings},",
+        f"# with a count of at least {min_count}, counted as caml-mimic's full label set: once "
+        f"per admission, over the {len(with_codes & discharged)} coded admissions that have a "
+        f"discharge summary in NOTEEVENTS ({len(with_codes - discharged)} coded admissions "
+        "without one do not count);",
+        "# ranked by that count, ties by the code string. code  admissions",
+    ]
+
+
+def _caml_line(strings: list[str]) -> str:
+    """A header line naming the listed caml strings that are not ICD-9-CM codes."""
+    return (
+        f"# {len(strings)} listed procedure string(s) are caml-mimic's, not the ICD-9-CM "
+        f"code they stand for ({', '.join(strings[:EXAMPLES])}; codes.tsv names the code);"
     )

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from cec.datasets.mimic3 import PrepareOptions, prepare_dataset, write_code_table
+from cec.datasets.mimic3 import PrepareOptions, prepare_dataset, write_code_list, write_code_table
 from cec.datasets.mimic4 import Mimic4Options, prepare_mimic4_dataset
+from cec.datasets.mimic4 import write_code_list as write_mimic4_code_list
 from cec.datasets.mimic4 import write_code_table as write_mimic4_code_table
 from cec.datasets.splits import SPLITS
 from cec.readers import mimic3 as mimic3_reader
@@ -62,11 +63,11 @@ class Source:
     @property
     def counting_tables(self) -> tuple[str, ...]:
         """The tables a counted code list reads (rule count_codes): the admissions' codes,
-        and the discharge notes' admission ids (Edin et al. count over the admissions
-        that have one; `cec.datasets.mimic4.write_code_list`). MIMIC-III datasets name
-        their code list file: caml-mimic's and KEPT's lists are fixed."""
+        and the discharge notes' admission ids (both count over the admissions that have
+        one: caml-mimic's full label set, `cec.datasets.mimic3.write_code_list`; Edin et
+        al., `cec.datasets.mimic4.write_code_list`)."""
         if self.name == "mimic3":
-            raise ValueError("a counted code list is for MIMIC-IV datasets; name a code list file")
+            return ("DIAGNOSES_ICD", "PROCEDURES_ICD", "NOTEEVENTS")
         return ("diagnoses_icd", "procedures_icd", "discharge")
 
     @property
@@ -129,6 +130,16 @@ class Source:
         return prepare_dataset(
             mimic_dir, codes, out_dir, split_files, options, write_codes=write_codes
         )
+
+    def write_code_list(
+        self, mimic_dir: str | Path, out_path: str | Path, **settings: Any
+    ) -> list[tuple[str, int]]:
+        """Count this release's code list (rule count_codes) with the settings
+        `cec.job_params.count_codes` gives; the (code, count) pairs written. Reads no note
+        text into the list, only which admissions have a discharge note."""
+        if self.name == "mimic4":
+            return write_mimic4_code_list(mimic_dir, self.icd_version, out_path, **settings)
+        return write_code_list(mimic_dir, out_path, **settings)
 
     def write_code_table(
         self,

@@ -4,7 +4,10 @@ Label strings are unambiguous about their kind within a version, so the list its
 which MIMIC table each label must come from:
 
 - ICD-9: a procedure's dot follows 2 digits, a diagnosis's 3, an E-code's 4; a dotless
-  code is a 3-character diagnosis category;
+  code is a 3-character diagnosis category. caml-mimic's procedure strings
+  (`cec.icd.codes.caml_procedure`) have the procedure shape too, except those of the
+  00 category, whose leading zeros caml-mimic lost: 1-2 digits and a trailing dot ("66."
+  for 00.66, "9." for 00.09), read as procedures as well (no diagnosis ends in a dot);
 - ICD-10: a procedure (ICD-10-PCS) is 7 characters without a dot; a diagnosis
   (ICD-10-CM) is a 3-character category with a dot before any further characters.
 
@@ -25,7 +28,7 @@ from cec.plumbing.io import read_text_lines
 
 log = logging.getLogger(__name__)
 
-_PROCEDURE = re.compile(r"^\d{2}\.\d{1,2}$")
+_PROCEDURE = re.compile(r"^\d{2}\.\d{1,2}$|^\d{1,2}\.$")  # or caml's "66."
 _DIAGNOSIS = re.compile(r"^(\d{3}|V\d{2})(\.\d{1,2})?$|^E\d{3}(\.\d)?$")
 
 

@@ -2,9 +2,10 @@
 
 The code tables are reduced to the listed codes while they stream, and NOTEEVENTS to
 the discharge summaries of candidate admissions, so memory stays bounded on the full
-release. Codes are read as strings and dotted by their source table
-(`cec.icd.codes.format_code`). Every error names the file, row and field, never a
-note's text (`cec.readers.tables.TableReader`).
+release; to count a code list, every code is kept, and of NOTEEVENTS only which
+admissions have a discharge summary (`discharge_admissions`). Codes are read as strings
+and dotted by their source table (`cec.icd.codes.format_code`). Every error names the
+file, row and field, never a note's text (`cec.readers.tables.TableReader`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from cec.icd.codes import CodeFormatError, Kind, format_code, label_code
 from cec.plumbing.errors import InputError
-from cec.readers.tables import EXAMPLES, TableReader, table_path
+from cec.readers.tables import EXAMPLES, Row, TableReader, table_path
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,14 @@ def read_codes(
     mimic_dir: Path,
     table: str,
     kind: Kind,
-    listed: set[str],
+    listed: set[str] | None,
     labels: dict[int, set[str]],
     subjects: dict[int, int],
     progress: bool,
     code_format: str = "exact",
 ) -> dict[str, Any]:
-    """Stream a *_ICD table, keeping only listed codes per admission. Codes are written as
+    """Stream a *_ICD table, keeping only listed codes per admission (every well-formed
+    code where `listed` is None: a code list being counted). Codes are written as
     `code_format` says before they are matched against the list."""
     path = table_path(mimic_dir, table)
     reader = TableReader(
@@ -91,7 +93,7 @@ def read_codes(
             if len(malformed) < EXAMPLES:
                 malformed.append(f"row {row.number}: {raw!r}")
             continue
-        if code not in listed:
+        if listed is not None and code not in listed:
             stats["rows_with_unlisted_code"] += 1
             continue
         exact = format_code(raw, kind)
@@ -183,22 +185,10 @@ def read_discharge_notes(
     kept_rows: dict[int, tuple[bytes, int]] = {}  # ROW_ID -> (digest, row) of kept rows
     for row in reader:
         stats["rows_read"] += 1
-        category = reader.field(row, "CATEGORY").strip()
-        if category != DISCHARGE:
-            categories[category if category in CATEGORIES else OTHER_CATEGORY] += 1
-            continue
-        stats["discharge_summary_rows"] += 1
-        hadm = reader.integer(row, "HADM_ID", allow_empty=True)
+        hadm = _discharge_admission(reader, row, subjects, stats, categories, exclude_error_notes)
         if hadm is None:
-            stats["discharge_rows_without_hadm_id"] += 1
-            continue
-        if exclude_error_notes and reader.field(row, "ISERROR").strip() == "1":
-            stats["discharge_rows_flagged_iserror"] += 1
             continue
         discharge_hadms.add(hadm)
-        subject = reader.integer(row, "SUBJECT_ID")
-        assert subject is not None
-        reader.check_subject(subjects, hadm, subject, row, "SUBJECT_ID")
         if hadm not in candidates:
             stats["discharge_rows_of_other_admissions"] += 1
             continue
@@ -215,17 +205,84 @@ def read_discharge_notes(
         stats[
             "addendum_rows_kept" if description.lower() == "addendum" else "report_rows_kept"
         ] += 1
+    out = _note_counts(path, stats, categories)
+    documents: dict[int, tuple[str, int]] = {}
+    while notes:  # join each admission's notes, freeing its parts as it goes (peak memory)
+        hadm, parts = notes.popitem()
+        documents[hadm] = (join_notes(parts), len(parts))
+    return documents, discharge_hadms, out
+
+
+def discharge_admissions(
+    mimic_dir: Path,
+    subjects: dict[int, int],
+    *,
+    exclude_error_notes: bool = True,
+    progress: bool = False,
+) -> tuple[set[int], dict[str, Any]]:
+    """Every admission that has a discharge summary, found by `read_discharge_notes`'
+    rule, and the counts of the pass. Only admission ids are kept: a code list counted
+    over these admissions has no note text upstream of it (concept generation, which
+    sends code titles to an API, reads that list)."""
+    path = table_path(mimic_dir, "NOTEEVENTS")
+    reader = TableReader(
+        path,
+        ("SUBJECT_ID", "HADM_ID", "CATEGORY", "ISERROR"),
+        table="NOTEEVENTS",
+        progress=progress,
+    )
+    stats: Counter[str] = Counter()
+    categories: Counter[str] = Counter()
+    found: set[int] = set()
+    for row in reader:
+        stats["rows_read"] += 1
+        hadm = _discharge_admission(reader, row, subjects, stats, categories, exclude_error_notes)
+        if hadm is not None:
+            found.add(hadm)
+    out = _note_counts(path, stats, categories)
+    out["admissions_with_discharge_summary"] = len(found)
+    return found, out
+
+
+def _discharge_admission(
+    reader: TableReader,
+    row: Row,
+    subjects: dict[int, int],
+    stats: Counter[str],
+    categories: Counter[str],
+    exclude_error_notes: bool,
+) -> int | None:
+    """The admission a NOTEEVENTS row is a discharge summary of, or None (counted in
+    `stats` or `categories`). One rule for preparing a dataset and for counting its code
+    list, so that both see the same admissions. A row whose SUBJECT_ID is not the
+    admission's patient is refused (`TableReader.check_subject`)."""
+    category = reader.field(row, "CATEGORY").strip()
+    if category != DISCHARGE:
+        categories[category if category in CATEGORIES else OTHER_CATEGORY] += 1
+        return None
+    stats["discharge_summary_rows"] += 1
+    hadm = reader.integer(row, "HADM_ID", allow_empty=True)
+    if hadm is None:
+        stats["discharge_rows_without_hadm_id"] += 1
+        return None
+    if exclude_error_notes and reader.field(row, "ISERROR").strip() == "1":
+        stats["discharge_rows_flagged_iserror"] += 1
+        return None
+    subject = reader.integer(row, "SUBJECT_ID")
+    assert subject is not None
+    reader.check_subject(subjects, hadm, subject, row, "SUBJECT_ID")
+    return hadm
+
+
+def _note_counts(path: Path, stats: Counter[str], categories: Counter[str]) -> dict[str, Any]:
+    """The report of a NOTEEVENTS pass; a table with no rows is refused."""
     if not stats["rows_read"]:
         raise InputError(
             "a header and no rows: there are no notes to build a dataset from", file=path
         )
     out: dict[str, Any] = dict(stats)
     out["other_categories_ignored"] = dict(sorted(categories.items()))
-    documents: dict[int, tuple[str, int]] = {}
-    while notes:  # join each admission's notes, freeing its parts as it goes (peak memory)
-        hadm, parts = notes.popitem()
-        documents[hadm] = (join_notes(parts), len(parts))
-    return documents, discharge_hadms, out
+    return out
 
 
 def join_notes(notes: list[Note]) -> str:

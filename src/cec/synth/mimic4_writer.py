@@ -26,6 +26,12 @@ note. The split is drawn per patient, so a patient's admissions of both versions
 Every label of both lists is planted in at least two training admissions where sampling
 left it rarer.
 
+Every code an admission holds has evidence in its discharge note: the knowledge codes
+their hand-written mentions and findings (coder noise included: 7% are coded without any,
+as in MIMIC-III), every other code (the background codes drawn from the whole code set,
+which the full-code-set dataset labels) a short sentence made from its d_icd title, in the
+section a clinician would write it (cec.synth.evidence; `mimic4_evidence` finds it again).
+
 Planning reuses the MIMIC-III generator's pieces (patients' stay counts, code sampling by
 prevalence and co-occurrence, the discharge-summary composer); every random choice draws
 from a generator seeded by (seed, purpose, index), so a seed gives identical bytes.
@@ -42,6 +48,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,6 +59,7 @@ from cec.icd.icd9 import Icd9Hierarchy
 from cec.icd.icd10 import Icd10Hierarchy
 from cec.plumbing.io import atomic_dir, write_json
 from cec.readers.mimic4 import COLUMNS
+from cec.synth.evidence import TitleEvidence
 from cec.synth.knowledge import Knowledge, load_mimic4_knowledge
 from cec.synth.mimic3_writer import _open, check_synth_folder
 from cec.synth.notes import DischargeSummaryWriter
@@ -291,6 +299,15 @@ def _stamp(day: date, rng: random.Random, lo_hours: int, hi_hours: int) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
+@cache
+def mimic4_evidence(version: int) -> TitleEvidence:
+    """The evidence of one ICD version's codes as the synthetic MIMIC-IV writes it: title
+    sentences for background codes, the knowledge's mentions for the others. Its
+    `found_in(text, code, kind)` says whether a note holds a code's evidence."""
+    hierarchy = Icd9Hierarchy.load() if version == 9 else Icd10Hierarchy.load()
+    return TitleEvidence(hierarchy, load_mimic4_knowledge(version))
+
+
 def write_synthetic_mimic4(
     out_dir: str | Path,
     n_admissions: int,
@@ -316,6 +333,7 @@ def write_synthetic_mimic4(
             if (title := hierarchy.title(code, ck.kind)) is not None
         }
         composers[version] = DischargeSummaryWriter(knowledge, titles)
+    evidence = {version: mimic4_evidence(version) for version in VERSIONS}
     counts: Counter[str] = Counter()
     with atomic_dir(out_dir) as tmp:
         for folder in ("hosp", "note", "splits"):
@@ -356,7 +374,16 @@ def write_synthetic_mimic4(
                 if stay.subject_id not in next_seq:
                     first = rng_for(seed, "mimic4-note-seq", stay.subject_id).randint(1, 25)
                     next_seq[stay.subject_id] = first
-                _write_stay(stay, seed, h9, composers[stay.version], tables, next_seq, counts)
+                _write_stay(
+                    stay,
+                    seed,
+                    h9,
+                    composers[stay.version],
+                    evidence[stay.version],
+                    tables,
+                    next_seq,
+                    counts,
+                )
             for name, table in tables.items():
                 counts[name] = table.rows
         for version in VERSIONS:
@@ -397,6 +424,7 @@ def _write_stay(
     seed: int,
     h9: Icd9Hierarchy,
     composer: DischargeSummaryWriter,
+    evidence: TitleEvidence,
     tables: dict[str, _Table],
     next_seq: dict[int, int],
     counts: Counter[str],
@@ -414,6 +442,12 @@ def _write_stay(
         tables["procedures_icd"].write(*ids, seq, day.isoformat(), stored, stay.version)
     if not stay.has_note:
         return
+    extra = evidence.lines(
+        rng_for(seed, "mimic4-title-evidence", stay.index),
+        stay.admit,
+        stay.diagnoses,
+        stay.procedures,
+    )
     report, later = composer.compose(
         rng,
         stay.diagnoses + stay.procedures,
@@ -422,6 +456,7 @@ def _write_stay(
         stay.dob,
         stay.sex,
         with_addendum=rng.random() < P_SECOND_NOTE,
+        extra=extra,
     )
     notes = [(stay.discharge, mimic4_text(report))]
     if later is not None:

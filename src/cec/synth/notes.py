@@ -5,12 +5,15 @@ conditions in the history, acute ones in the HPI and the hospital course, proced
 their own section), in varied wording. Coders' noise is modelled too: some codes have no
 textual evidence, some notes mention a condition that was not coded, and absent
 conditions are often explicitly denied with the same vocabulary ("no evidence of PNA").
-The code title itself appears only rarely.
+The code title itself appears only rarely. Codes outside the knowledge (the synthetic
+MIMIC-IV's background codes) are written up elsewhere (cec.synth.evidence, from their
+titles) and handed in as `ExtraEvidence`, which the composer only places.
 """
 
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from cec.synth.deid import Filler, deid_date
@@ -46,6 +49,27 @@ def shuffled_tail(rng: random.Random, items: list[str]) -> list[str]:
     return items[:1] + tail
 
 
+@dataclass
+class ExtraEvidence:
+    """Finished lines for codes the knowledge does not cover, by the section they go to
+    (see cec.synth.evidence), and the generator that places them among the knowledge's
+    lines. It is the admission's own, not the composer's, so that a note gains these lines
+    and keeps every other line it would have had without them."""
+
+    rng: random.Random
+    procedures: list[str] = field(default_factory=list)  # Major Surgical or Invasive Procedure
+    history: list[str] = field(default_factory=list)  # Past Medical History
+    course: list[str] = field(default_factory=list)  # Brief Hospital Course
+    diagnoses: list[str] = field(default_factory=list)  # Discharge Diagnosis
+
+    def merged(self, lines: list[str], extra: list[str]) -> list[str]:
+        """`lines` with each of `extra` inserted at a seeded place."""
+        out = list(lines)
+        for line in extra:
+            out.insert(self.rng.randint(0, len(out)), line)
+        return out
+
+
 class DischargeSummaryWriter:
     """Composes one admission's discharge summary from the knowledge base."""
 
@@ -71,11 +95,15 @@ class DischargeSummaryWriter:
         with_addendum: bool,
         extra_words: int = 0,
         padding_rng: random.Random | None = None,
+        extra: ExtraEvidence | None = None,
     ) -> tuple[str, str | None]:
         """Return the report text and, if any, an addendum text. `extra_words` (drawn by
         the caller, see `padding_words`) adds about that many words of neutral pertinent
         results and hospital-course lines, chosen with `padding_rng` so that the main
-        generator's draws, hence every other part of the note, stay as they were."""
+        generator's draws, hence every other part of the note, stay as they were. `extra`
+        adds the evidence of codes outside the knowledge (the synthetic MIMIC-IV's
+        background codes) to its sections, placed with its own generator for the same
+        reason; without it (MIMIC-III) the note is what it always was."""
         known = [self.k.code(c) for c in codes if self._known(c)]
         documented = [ck for ck in known if rng.random() < P_EVIDENCE]
         present = {ck.code for ck in known}
@@ -114,6 +142,8 @@ class DischargeSummaryWriter:
         out.append(f"Attending:{fill('{doctor}')}.\n")
         out.append(f"Chief Complaint:\n{complaint}\n")
         proc_lines = [fill(rng.choice(ck.findings)) for ck in procs[:4]]
+        if extra is not None:
+            proc_lines = extra.merged(proc_lines, extra.procedures)
         out.append(
             "Major Surgical or Invasive Procedure:\n"
             + ("\n".join(proc_lines) if proc_lines else "None")
@@ -131,6 +161,8 @@ class DischargeSummaryWriter:
             for ck in known
             if ck.chronic and ck not in documented and rng.random() < 0.3
         ]
+        if extra is not None:
+            pmh = extra.merged(pmh, extra.history)
         out.append("Past Medical History:\n" + ("\n".join(pmh) if pmh else "None.") + "\n")
         out.append(f"Social History:\n{fill(rng.choice(self.b['social_history']))}\n")
         out.append(f"Family History:\n{fill(rng.choice(self.b['family_history']))}\n")
@@ -156,6 +188,8 @@ class DischargeSummaryWriter:
         for line in extra_course:  # at seeded places, after the main generator's shuffle
             assert padding_rng is not None
             course.insert(padding_rng.randint(0, len(course)), line)
+        if extra is not None:
+            course = extra.merged(course, extra.course)
         out.append("Brief Hospital Course:\n" + "\n".join(course) + "\n")
         home_meds = [fill(rng.choice(ck.meds)) for ck in chronic if ck.meds]
         home_meds += [
@@ -175,6 +209,13 @@ class DischargeSummaryWriter:
         out.append(f"Discharge Disposition:\n{rng.choice(self.b['discharge_disposition'])}\n")
         dx_lines = [self._diagnosis_line(rng, ck, fill) for ck in documented]
         primary, secondary = dx_lines[:1], dx_lines[1:]
+        if extra is not None and extra.diagnoses:
+            # the knowledge's diagnosis comes first where there is one: background codes
+            # are the secondary diagnoses of a stay
+            if not primary:
+                primary, secondary = extra.diagnoses[:1], extra.diagnoses[1:]
+            else:
+                secondary = extra.merged(secondary, extra.diagnoses)
         out.append(
             "Discharge Diagnosis:\nPrimary:\n"
             + ("\n".join(primary) or "see above")
