@@ -412,6 +412,7 @@ def test_rerun_after_a_failure_sends_no_prompt_twice_and_logs_its_plan(
 
 def test_replay_logs_no_plan(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     _record(tmp_path)
+    caplog.clear()  # the recording run's own plan (logged where INFO is already on)
     caplog.set_level(logging.INFO, logger="cec.concepts.generate")
     generate_concepts(ROWS, _settings(tmp_path, "replay"), ApiSettings(model="gpt-4-test"))
     assert _plan_lines(caplog) == []  # nothing is sent, so nothing is planned
@@ -422,6 +423,7 @@ def test_refresh_plans_to_send_what_is_recorded(
 ) -> None:
     """Refresh pays again for recorded prompts: its plan must not count them as replayed."""
     _record(tmp_path)
+    caplog.clear()  # the recording run's own plan (logged where INFO is already on)
     caplog.set_level(logging.INFO, logger="cec.concepts.generate")
     with FakeOpenAI(default=gpt4_style) as server:
         generate_concepts(ROWS, _settings(tmp_path, "refresh"), _api(server))

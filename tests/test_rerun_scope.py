@@ -102,7 +102,9 @@ def test_a_dropped_method_redoes_only_what_shows_it(work: Path, tmp_path: Path) 
 def test_an_evaluation_setting_redoes_only_evaluation(work: Path, tmp_path: Path) -> None:
     jobs = scheduled(work, tmp_path, lambda c: c["evaluation"].update(bootstrap=500))
     assert {r for r, _ in jobs} <= EVALUATION, jobs
-    assert count(jobs, "evaluate_method") == N_DATASETS * 7  # datasets x methods
+    # datasets x methods, and the bag-of-words baseline of each re-ranked full code set
+    full = len(load_config(REPO / "tests" / "config" / "tiny.yaml")["retrieval"]["datasets"])
+    assert count(jobs, "evaluate_method") == N_DATASETS * 7 + full
     assert count(jobs, "tune_threshold") == 0  # the dev threshold has no bootstrap
 
 

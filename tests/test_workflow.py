@@ -160,7 +160,7 @@ def test_qlora_adapters_go_through_the_rules(work: Path) -> None:
     """The override reaches only the adapters it names, their provenance says 4-bit, and
     the jobs that score with them load a 4-bit base (their logs say so; no other does)."""
     adapters = sorted((work / "results/adapters").glob("*/tiny_llama/**/provenance.json"))
-    assert len(adapters) == 4 * len(DATASETS)
+    assert len(adapters) == 4 * (len(DATASETS) + 1)  # and the full code set's
     for path in adapters:
         folder = path.parent.relative_to(work / "results/adapters")
         dataset, kind = folder.parts[0], "/".join(folder.parts[2:])

@@ -1,4 +1,5 @@
-"""Snakemake adapter: rule retrieve_candidates -> cec.retrieval.run.retrieve_candidates."""
+"""Snakemake adapter: rules retrieve_candidates (train, dev: the choice) and
+retrieve_test_candidates (test, with that choice) -> cec.retrieval.run.retrieve_candidates."""
 
 from pathlib import Path
 
@@ -11,9 +12,13 @@ from cec.retrieval.run import retrieve_candidates
 snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
+    testing = snakemake.rule == "retrieve_test_candidates"
     retrieve_candidates(
-        Path(snakemake.input.data[0]).parent,
+        Path(snakemake.input.train).parent,
         snakemake.input.codes,
-        Path(snakemake.output.recall).parent,
+        Path(snakemake.output.test if testing else snakemake.output.train).parent,
         **snakemake.params.settings,
+        splits=("test",) if testing else ("train", "dev"),
+        choice=snakemake.input.choice if testing else None,
+        summary_name="recall.json" if testing else "choice.json",
     )

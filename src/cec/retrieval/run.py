@@ -3,6 +3,7 @@ recall@K, write each split's candidates and every recall figure."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -54,18 +55,31 @@ def retrieve_candidates(
     ks: list[int],
     choose_at: int,
     neighbours: int,
+    splits: tuple[str, ...] = SPLITS,
+    choice: str | Path | None = None,
+    summary_name: str = "recall.json",
 ) -> dict[str, Any]:
-    """Write `{split}.tsv` (hadm_id, code, score, rank: the chosen retriever's top
-    max(ks) codes of each note) and `recall.json` (recall@K of both retrievers per split
-    and per training-frequency band, and which was chosen); returns the latter. The
-    choice reads dev only."""
+    """Write `{split}.tsv` for `splits` (hadm_id, code, score, rank: the chosen
+    retriever's top max(ks) codes of each note) and `summary_name` (recall@K of both
+    retrievers per split and per training-frequency band, and which was chosen); returns
+    the latter. Both retrievers are fitted on train alone.
+
+    The choice reads dev only: without `choice`, `splits` must hold dev and the choice is
+    made here; with `choice` (the summary of an earlier call on train and dev), the
+    retriever it chose is used and its recall figures are carried over. The workflow
+    makes two calls, so that no file written before the choice (the train candidates,
+    which the training sets read) has test upstream of it."""
     if choose_at not in ks:
         raise ValueError(f"choose_at {choose_at} is not one of ks {ks}")
+    earlier = None if choice is None else json.loads(Path(choice).read_text(encoding="utf-8"))
+    if earlier is None and "dev" not in splits:
+        raise ValueError("the retriever is chosen on dev: give dev, or an earlier choice")
     start = time.perf_counter()
     rows = read_code_table(codes_tsv)
     codes = [row["code"] for row in rows]
     index = {code: i for i, code in enumerate(codes)}
-    records = {split: list(read_dataset(Path(dataset_dir) / f"{split}.jsonl")) for split in SPLITS}
+    read = dict.fromkeys(["train", *splits])
+    records = {split: list(read_dataset(Path(dataset_dir) / f"{split}.jsonl")) for split in read}
     texts = {split: [r["text"] for r in recs] for split, recs in records.items()}
     gold = {
         split: [{index[c] for c in r["labels"] if c in index} for r in recs]
@@ -85,17 +99,21 @@ def retrieve_candidates(
     top = {
         name: {
             split: _ranked(retriever, texts[split], depth, training=split == "train")
-            for split in SPLITS
+            for split in splits
         }
         for name, retriever in retrievers.items()
     }
     recall = {
-        name: {split: recall_of_ranked(t[split][0], gold[split], ks, bands) for split in SPLITS}
+        name: {split: recall_of_ranked(t[split][0], gold[split], ks, bands) for split in splits}
         for name, t in top.items()
     }
-    chosen = choose({name: r["dev"] for name, r in recall.items()}, choose_at)
+    if earlier is None:
+        chosen = choose({name: r["dev"] for name, r in recall.items()}, choose_at)
+    else:
+        chosen = earlier["chosen"]
+        recall = {name: {**earlier["recall"][name], **r} for name, r in recall.items()}
     out_dir = Path(out_dir)
-    for split in SPLITS:
+    for split in splits:
         ranked, kept = top[chosen][split]
         with atomic_write(out_dir / f"{split}.tsv") as fh:
             fh.write("\t".join(CANDIDATE_COLUMNS) + "\n")
@@ -105,10 +123,11 @@ def retrieve_candidates(
                 ):
                     fh.write(f"{record['hadm_id']}\t{codes[col]}\t{score:.6f}\t{rank}\n")
     band_sizes = {name: bands.count(name) for name in dict.fromkeys(bands)}
+    notes = {split: len(records[split]) for split in splits}
     summary = {
         "codes": len(codes),
         "codes_per_band": band_sizes,
-        "notes": {split: len(records[split]) for split in SPLITS},
+        "notes": notes if earlier is None else {**earlier["notes"], **notes},
         "ks": ks,
         "chosen": chosen,
         "chosen_by": f"recall@{choose_at} on dev",
@@ -116,13 +135,13 @@ def retrieve_candidates(
         "parameters": {"neighbours": neighbours, "titles": "code and parent titles, BM25"},
         "seconds": round(time.perf_counter() - start, 1),
     }
-    write_json(out_dir / "recall.json", summary)
+    write_json(out_dir / summary_name, summary)
     log.info(
-        "candidates: %s chosen (dev recall@%d %s vs %s); test recall %s",
+        "candidates of %s: %s (chosen by dev recall@%d: %s); recall %s",
+        ", ".join(splits),
         chosen,
         choose_at,
-        recall[chosen]["dev"]["all"][f"@{choose_at}"],
         {n: r["dev"]["all"][f"@{choose_at}"] for n, r in recall.items()},
-        recall[chosen]["test"]["all"],
+        {split: recall[chosen][split]["all"] for split in splits},
     )
     return summary
