@@ -3,19 +3,22 @@
 # methods under backbone "bow", method "bow_lr".
 
 
+# One job per predicted split (the fit is deterministic and repeated), so that the dev
+# threshold has no test file upstream (tests/test_no_test_upstream.py).
 rule bow_baseline:
     input:
-        data=expand("results/data/{{dataset}}/{split}.jsonl", split=SPLITS),
+        train="results/data/{dataset}/train.jsonl",
+        split="results/data/{dataset}/{split}.jsonl",
         codes="results/data/{dataset}/codes.tsv",
     output:
-        dev="results/predictions/{dataset}/bow/bow_lr/seed{seed}/dev.tsv",
-        test="results/predictions/{dataset}/bow/bow_lr/seed{seed}/test.tsv",
+        "results/predictions/{dataset}/bow/bow_lr/seed{seed}/{split}.tsv",
     log:
-        "results/logs/bow_baseline/{dataset}/seed{seed}.log",
+        "results/logs/bow_baseline/{dataset}/seed{seed}/{split}.log",
     benchmark:
-        "results/benchmarks/bow_baseline/{dataset}/seed{seed}.tsv"
+        "results/benchmarks/bow_baseline/{dataset}/seed{seed}/{split}.tsv"
     wildcard_constraints:
         seed=r"\d+",
+        split="dev|test",
     conda:
         "../envs/eval.yaml"
     threads: 1

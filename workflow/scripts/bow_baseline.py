@@ -13,10 +13,11 @@ snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
     summary = run_bow_baseline(
-        Path(snakemake.input.data[0]).parent,
+        Path(snakemake.input.train).parent,
         snakemake.input.codes,
-        Path(snakemake.output.dev).parent,
+        Path(snakemake.output[0]).parent,
         **snakemake.params.settings,
         seed=int(snakemake.wildcards.seed),
+        predict=(snakemake.wildcards.split,),
     )
     logging.info("bag-of-words baseline: %s", summary)

@@ -173,15 +173,17 @@ def run_bow_baseline(
     C: float,  # scikit-learn's name
     max_features: int,
     seed: int,
+    predict: tuple[str, ...] = PREDICTED_SPLITS,
 ) -> dict[str, Any]:
-    """Fit on `train.jsonl`, write `{dev,test}.tsv` under `out_dir` for the label codes of
-    `codes_tsv`; returns what a log or a table needs to say about the run."""
+    """Fit on `train.jsonl`, write `{split}.tsv` under `out_dir` for each split of
+    `predict` and the label codes of `codes_tsv`; returns what a log or a table needs to
+    say about the run. The workflow predicts dev and test in separate jobs, so that the
+    dev threshold has no test file upstream (the fit is deterministic: both jobs fit the
+    same model)."""
     start = time.perf_counter()
     codes = [row["code"] for row in read_code_table(codes_tsv)]
     train = list(read_dataset(Path(dataset_dir) / "train.jsonl"))
-    splits = {
-        name: list(read_dataset(Path(dataset_dir) / f"{name}.jsonl")) for name in PREDICTED_SPLITS
-    }
+    splits = {name: list(read_dataset(Path(dataset_dir) / f"{name}.jsonl")) for name in predict}
     probs = fit_predict_bow(train, splits, codes, C=C, max_features=max_features, seed=seed)
     for name, recs in splits.items():
         hadm_ids = [str(r["hadm_id"]) for r in recs]
