@@ -11,7 +11,7 @@ rule bow_baseline:
         split="results/data/{dataset}/{split}.jsonl",
         codes="results/data/{dataset}/codes.tsv",
     output:
-        "results/predictions/{dataset}/bow/bow_lr/seed{seed}/{split}.tsv",
+        f"results/predictions/{{dataset}}/{BOW_BACKBONE}/{BOW_METHOD}/seed{{seed}}/{{split}}.tsv",
     log:
         "results/logs/bow_baseline/{dataset}/seed{seed}/{split}.log",
     benchmark:
