@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cec.plumbing.config import load_config
 from tests.tiny_workflow import TinyRun
 from tests.tiny_workflow import snakemake as _run
 
@@ -48,7 +49,8 @@ def _note_derived(path: str, graph: dict[str, tuple[str, list[str]]], seen: set[
     return any(_note_derived(p, graph, seen) for p in graph[path][1])
 
 
-@pytest.mark.parametrize("dataset", ["mimic3_50", "rare50", "mimic4_icd10_50"])
+# MIMIC-III (seeded and file splits) and MIMIC-IV (its discharge table; derived concepts)
+@pytest.mark.parametrize("dataset", ["mimic3_50", "rare50", "mimic4_icd10_full"])
 def test_concept_generation_has_no_note_derived_content_input(work: Path, dataset: str) -> None:
     # The summary reports the inputs of the jobs as run (replay mode, as in the demo);
     # record mode has the same inputs minus the recordings file.
@@ -61,6 +63,8 @@ def test_concept_generation_has_no_note_derived_content_input(work: Path, datase
     # it uses only to refuse requests; the prompts are built from the other inputs.
     assert derived == [f"results/privacy/{dataset}/note_shingles.npy"]
     assert f"results/data/{dataset}/codes.tsv" in inputs
-    assert f"src/cec/resources/concepts/recordings/{dataset}.jsonl" in inputs
+    recordings = f"src/cec/resources/concepts/recordings/{dataset}.jsonl"
+    source = load_config(work / "tests/config/tiny.yaml")["datasets"][dataset].get("concepts")
+    assert (recordings in inputs) is (source != "derived")  # derived concepts replay nothing
     # the DAG walk can fail: the dataset JSONL is note-derived and would be caught
     assert _note_derived(f"results/data/{dataset}/train.jsonl", graph, set())

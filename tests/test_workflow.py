@@ -29,7 +29,9 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return snakemake(args, cwd)
 
 
-DATASETS = ("mimic3_50", "rare50", "mimic4_icd10_50")
+# the 50-code datasets of the tiny run; its full code set (MIMIC-IV) is FULL
+DATASETS = ("mimic3_50", "rare50")
+FULL = "mimic4_icd10_full"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def work(tiny_run: TinyRun) -> Path:
 
 @pytest.mark.integration
 def test_data_stage(work: Path) -> None:
-    for dataset in DATASETS:
+    for dataset in (*DATASETS, FULL):
         folder = work / "results" / "data" / dataset
         report = json.loads((folder / "data_report.json").read_text())
         sizes = report["split"]["sizes"]
@@ -59,9 +61,9 @@ def test_data_stage(work: Path) -> None:
 
 @pytest.mark.integration
 def test_mimic4_icd10_dataset(work: Path) -> None:
-    """The MIMIC-IV dataset: ICD-10 admissions only, labels of the ICD-10 list, Edin et al.'s
-    split file (generated), ICD-10 parents in codes.tsv, its own columns in the tables."""
-    folder = work / "results/data/mimic4_icd10_50"
+    """The MIMIC-IV dataset: ICD-10 admissions only, labels of its counted code list, Edin et
+    al.'s split file (generated), ICD-10 parents in codes.tsv, its own columns in the tables."""
+    folder = work / f"results/data/{FULL}"
     report = json.loads((folder / "data_report.json").read_text())
     assert report["source"] == "MIMIC-IV v2.2" and report["icd_version"] == 10
     assert report["split"]["source"] == "split files"
@@ -71,7 +73,8 @@ def test_mimic4_icd10_dataset(work: Path) -> None:
     assert report["split"]["lost_every_label"]["train"]["count"] == 3
     assert report["code_tables"]["rows_of_the_other_icd_version"] > 0  # ICD-9 stays skipped
     listed = {line.split("#")[0].strip() for line in (
-        work / "config/codes/mimic4_icd10_top50.txt").read_text().splitlines()} - {""}  # fmt: skip
+        folder / "code_list.txt").read_text().splitlines()} - {""}  # fmt: skip
+    assert len(listed) == report["n_codes"] > 50
     labels = {c for s in ("train", "dev", "test") for r in read_jsonl(folder / f"{s}.jsonl")
               for c in r["labels"]}  # fmt: skip
     assert labels <= listed and any(len(c) == 7 for c in labels)  # PCS codes among them
@@ -80,7 +83,7 @@ def test_mimic4_icd10_dataset(work: Path) -> None:
     assert rows["I50.9"][3:] == ["I50", "Heart failure"]
     assert rows["I10"][3] == "I10-I16" and rows["02HV33Z"][3] == "02H"
     table1 = (work / "results/tables/table1_main.tex").read_text()
-    assert "MIMIC-IV-ICD10-50" in table1
+    assert "MIMIC-IV-ICD10-full" in table1
 
 
 @pytest.mark.integration
@@ -150,7 +153,7 @@ def test_stage2_adapters_and_predictions(work: Path) -> None:
 # The adapters tests/config/tiny.yaml trains on the paper's path: a 4-bit NF4 base with an
 # 8-bit AdamW (its `lora_overrides`); every other adapter is full precision with AdamW.
 QLORA_ADAPTERS = {
-    ("mimic4_icd10_50", "concept"): "paged_adamw_8bit",
+    (FULL, "concept"): "paged_adamw_8bit",
     **{("rare50", f"label_{v}/seed13"): "adamw_8bit" for v in ("direct", "leaf", "cec")},
 }
 
@@ -179,9 +182,9 @@ def test_qlora_adapters_go_through_the_rules(work: Path) -> None:
         for log in (work / "results/logs").glob("**/*.log")
         if marker in log.read_text()
     }
-    assert "score_concepts/mimic4_icd10_50/tiny_llama/dev.log" in four_bit
+    assert f"score_concepts/{FULL}/tiny_llama/dev.log" in four_bit
     assert all(
-        name.startswith(("score_concepts/mimic4_icd10_50/", "predict_labels/rare50/"))
+        name.startswith((f"score_concepts/{FULL}/", "predict_labels/rare50/"))
         for name in four_bit
     ), four_bit
     for method in ("direct_ft", "leaf_concepts", "cec"):  # cec: cec_k3..cec_k6 in one job
