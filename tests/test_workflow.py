@@ -184,8 +184,7 @@ def test_qlora_adapters_go_through_the_rules(work: Path) -> None:
     }
     assert f"score_concepts/{FULL}/tiny_llama/dev.log" in four_bit
     assert all(
-        name.startswith((f"score_concepts/{FULL}/", "predict_labels/rare50/"))
-        for name in four_bit
+        name.startswith((f"score_concepts/{FULL}/", "predict_labels/rare50/")) for name in four_bit
     ), four_bit
     for method in ("direct_ft", "leaf_concepts", "cec"):  # cec: cec_k3..cec_k6 in one job
         assert f"predict_labels/rare50/tiny_llama/{method}/seed13/dev.log" in four_bit, method
