@@ -13,7 +13,8 @@ config as written.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -148,9 +149,10 @@ def _make_portable(work: Path) -> None:
 SHIPPED = [path for path in WORKFLOW_CONFIGS if path.parent == REPO / "config"]
 
 
-@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
-def test_every_config_reordered_reruns_nothing(tmp_path: Path, config: Path) -> None:
-    work = copy_workflow(tmp_path / "wf")
+def _touched_copy(tmp: Path, config: Path) -> tuple[Path, Path]:
+    """A copy of the workflow whose every output `config` plans is marked done under the
+    config as written; (the copy, its copy of the config)."""
+    work = copy_workflow(tmp / "wf")
     _make_portable(work)
     path = work / config.relative_to(REPO)
     args = ["all", "--configfile", str(path)]
@@ -162,6 +164,24 @@ def test_every_config_reordered_reruns_nothing(tmp_path: Path, config: Path) -> 
     assert _make_outputs(work, dry.stdout) > 0
     touched = snakemake([*args, "--touch", "--forceall", "--cores", "1"], work)
     assert touched.returncode == 0, touched.stdout[-3000:] + touched.stderr[-3000:]
+    return work, path
+
+
+@pytest.fixture(scope="module")
+def touched_copies(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future]]:
+    """Every shipped config's touched copy, prepared side by side: Snakemake's `--touch`
+    waits 0.1 s per job (a real config plans hundreds), so the copies wait together. Each
+    test takes its own copy's result, so a failure is reported by that config's test."""
+    root = tmp_path_factory.mktemp("touched")
+    with ThreadPoolExecutor(max_workers=len(SHIPPED)) as pool:
+        yield {c.name: pool.submit(_touched_copy, root / c.stem, c) for c in SHIPPED}
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
+def test_every_config_reordered_reruns_nothing(
+    touched_copies: dict[str, Future], config: Path
+) -> None:
+    work, path = touched_copies[config.name].result()
     # reversed: every mapping of two or more keys changes order (sorted may leave some)
     for name in ("reversed",):
         again = work / f"{name}.yaml"

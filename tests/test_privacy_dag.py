@@ -39,17 +39,31 @@ def _summary(work: Path, target: str, config: str) -> dict[str, tuple[str, list[
     return rows
 
 
-def _note_derived(path: str, graph: dict[str, tuple[str, list[str]]], seen: set[str]) -> bool:
-    """True if `path` is a note table or is built (transitively) from one."""
+# A counted code list (rule count_codes: Edin et al.'s and caml-mimic's counts) reads the
+# note table only for which admissions have a discharge note (their ids, and for MIMIC-IV a
+# digest of each text so that a repeated row counts once) and writes code strings with
+# counts: the one way note tables reach the codes whose titles the concept prompts send.
+ID_ONLY_READERS = frozenset({"count_codes"})
+
+
+def _note_derived(
+    path: str,
+    graph: dict[str, tuple[str, list[str]]],
+    seen: set[str],
+    id_only: frozenset[str] = ID_ONLY_READERS,
+) -> bool:
+    """True if `path` is a note table or is built (transitively) from one by a rule that
+    is not in `id_only`."""
     if NOTE_TABLE.search(path):
         return True
-    if path in seen or path not in graph:
+    if path in seen or path not in graph or graph[path][0] in id_only:
         return False
     seen.add(path)
-    return any(_note_derived(p, graph, seen) for p in graph[path][1])
+    return any(_note_derived(p, graph, seen, id_only) for p in graph[path][1])
 
 
-# MIMIC-III (seeded and file splits) and MIMIC-IV (its discharge table; derived concepts)
+# MIMIC-III (seeded and file splits; listed codes) and MIMIC-IV (its discharge table; a
+# code list counted over the admissions with a note; derived concepts)
 @pytest.mark.parametrize("dataset", ["mimic3_50", "rare50", "mimic4_icd10_full"])
 def test_concept_generation_has_no_note_derived_content_input(work: Path, dataset: str) -> None:
     # The summary reports the inputs of the jobs as run (replay mode, as in the demo);
@@ -62,9 +76,13 @@ def test_concept_generation_has_no_note_derived_content_input(work: Path, datase
     # The one note-derived input is the guard's set of one-way 8-word-run hashes, which
     # it uses only to refuse requests; the prompts are built from the other inputs.
     assert derived == [f"results/privacy/{dataset}/note_shingles.npy"]
-    assert f"results/data/{dataset}/codes.tsv" in inputs
+    codes = f"results/data/{dataset}/codes.tsv"
+    assert codes in inputs
+    settings = load_config(work / "tests/config/tiny.yaml")["datasets"][dataset]
+    # a counted list's codes.tsv reaches a note table, and only through count_codes
+    counted = isinstance(settings["codes"], dict)
+    assert _note_derived(codes, graph, set(), id_only=frozenset()) is counted
     recordings = f"src/cec/resources/concepts/recordings/{dataset}.jsonl"
-    source = load_config(work / "tests/config/tiny.yaml")["datasets"][dataset].get("concepts")
-    assert (recordings in inputs) is (source != "derived")  # derived concepts replay nothing
+    assert (recordings in inputs) is (settings.get("concepts") != "derived")  # none replayed
     # the DAG walk can fail: the dataset JSONL is note-derived and would be caught
     assert _note_derived(f"results/data/{dataset}/train.jsonl", graph, set())
