@@ -38,7 +38,7 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
-    split="train|dev|test",
+    split="|".join(SPLITS),
     backbone="|".join([*config["backbones"], BOW_BACKBONE]),  # and the baseline's rows
 
 

@@ -61,7 +61,7 @@ def main() -> None:
     args = parser.parse_args()
     full = per_note(args.results, args.full, args.backbone, args.split, args.seed)
     fifty = per_note(args.results, args.fifty, args.backbone, args.split, args.seed)
-    rerank = json.loads((args.results / f"candidates/{args.full}/recall.json").read_text())
+    rerank = json.loads((args.results / f"metrics/{args.full}/retrieval_recall.json").read_text())
     print(f"prompt tokens per note, {args.split} split, {args.backbone}")
     print(f"  {args.fifty}: {fifty['notes']} notes, every code of the set")
     print(f"  {args.full}: {full['notes']} notes, {rerank['codes']} codes, re-ranking candidates")

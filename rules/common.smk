@@ -4,9 +4,10 @@ from pathlib import Path
 
 from cec import job_params
 from cec.datasets.sources import Source, in_table_order
+from cec.plumbing import artifacts
 from cec.stage2 import methods as stage2_methods
 
-SPLITS = ["train", "dev", "test"]
+SPLITS = list(artifacts.SPLITS)  # the one list of split names (cec.plumbing.artifacts)
 SYNTH_DIR = "results/synthetic/mimic3"
 SYNTH_SPLIT_NAMES = {"mimic3_50": "50_hadm_ids", "rare50": "rare50_hadm_ids"}
 SYNTH4_DIR = "results/synthetic/mimic4"
@@ -267,9 +268,11 @@ def bow_metric_files():
 
 
 def candidate_files(dataset):
-    """A full-code dataset's candidates per split and their recall (rule retrieve_candidates)."""
+    """A full-code dataset's candidates per split and their recall (rules
+    retrieve_candidates, retrieve_test_candidates)."""
     folder = f"results/candidates/{dataset}"
-    return [f"{folder}/recall.json"] + [f"{folder}/{s}.tsv" for s in SPLITS]
+    recall = f"results/metrics/{dataset}/retrieval_recall.json"
+    return [recall] + [f"{folder}/{s}.tsv" for s in SPLITS]
 
 
 # Stage 2 (label model, predictions): methods and the files they need. The methods and

@@ -150,7 +150,9 @@ rule summary:
             for b in config["stage2"]["backbones"]
             for split in config["stage1"]["score_splits"]
         ],
-        recall=[f"results/candidates/{d}/recall.json" for d in reranked_datasets()],
+        recall=[
+            f"results/metrics/{d}/retrieval_recall.json" for d in reranked_datasets()
+        ],
         baseline=bow_metric_files(),
     output:
         report(

@@ -35,7 +35,7 @@ rule retrieve_test_candidates:
         codes="results/data/{dataset}/codes.tsv",
         choice="results/candidates/{dataset}/choice.json",
     output:
-        recall="results/candidates/{dataset}/recall.json",
+        recall="results/metrics/{dataset}/retrieval_recall.json",
         test="results/candidates/{dataset}/test.tsv",
     log:
         "results/logs/retrieve_test_candidates/{dataset}.log",

@@ -44,7 +44,7 @@ def _records(work: Path, split: str) -> list[dict]:
 
 
 def test_candidates_and_recall(work: Path) -> None:
-    summary = json.loads((work / f"results/candidates/{DATASET}/recall.json").read_text())
+    summary = json.loads((work / f"results/metrics/{DATASET}/retrieval_recall.json").read_text())
     listed = [
         x.split("#")[0].strip()
         for x in (work / f"results/data/{DATASET}/code_list.txt").read_text().splitlines()

@@ -20,5 +20,5 @@ with job_log(snakemake.log[0]):
         **snakemake.params.settings,
         splits=("test",) if testing else ("train", "dev"),
         choice=snakemake.input.choice if testing else None,
-        summary_name="recall.json" if testing else "choice.json",
+        summary_path=snakemake.output.recall if testing else snakemake.output.choice,
     )

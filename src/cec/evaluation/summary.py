@@ -155,7 +155,7 @@ def full_code_section(
     baseline: tuple[str, str] | None = None,
 ) -> str:
     """Full code sets: recall@K of both retrievers per split and training-frequency band
-    (`recall` maps a dataset to its `recall.json`), then each method's metrics over the
+    (`recall` maps a dataset to its `retrieval_recall.json`), then each method's metrics over the
     whole label set beside the bag-of-words baseline (`baseline`: its (backbone, method)
     keys in `metrics`). How codes absent from test enter each macro average is stated."""
     if not recall:

@@ -55,12 +55,12 @@ def retrieve_candidates(
     ks: list[int],
     choose_at: int,
     neighbours: int,
+    summary_path: str | Path,
     splits: tuple[str, ...] = SPLITS,
     choice: str | Path | None = None,
-    summary_name: str = "recall.json",
 ) -> dict[str, Any]:
     """Write `{split}.tsv` for `splits` (hadm_id, code, score, rank: the chosen
-    retriever's top max(ks) codes of each note) and `summary_name` (recall@K of both
+    retriever's top max(ks) codes of each note) and `summary_path` (recall@K of both
     retrievers per split and per training-frequency band, and which was chosen); returns
     the latter. Both retrievers are fitted on train alone.
 
@@ -135,7 +135,7 @@ def retrieve_candidates(
         "parameters": {"neighbours": neighbours, "titles": "code and parent titles, BM25"},
         "seconds": round(time.perf_counter() - start, 1),
     }
-    write_json(out_dir / summary_name, summary)
+    write_json(summary_path, summary)
     log.info(
         "candidates of %s: %s (chosen by dev recall@%d: %s); recall %s",
         ", ".join(splits),
