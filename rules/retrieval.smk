@@ -10,7 +10,7 @@ rule retrieve_candidates:
         dev="results/data/{dataset}/dev.jsonl",
         codes="results/data/{dataset}/codes.tsv",
     output:
-        choice="results/candidates/{dataset}/choice.json",
+        summary="results/candidates/{dataset}/choice.json",
         train="results/candidates/{dataset}/train.tsv",
         dev="results/candidates/{dataset}/dev.tsv",
     log:
@@ -24,6 +24,7 @@ rule retrieve_candidates:
         **cpu_resources(mem_mb=4000, runtime=60),
     params:
         settings=lambda wildcards: job_params.retrieve_candidates(config),
+        splits=["train", "dev"],
     script:
         "../workflow/scripts/retrieve_candidates.py"
 
@@ -35,7 +36,7 @@ rule retrieve_test_candidates:
         codes="results/data/{dataset}/codes.tsv",
         choice="results/candidates/{dataset}/choice.json",
     output:
-        recall="results/metrics/{dataset}/retrieval_recall.json",
+        summary="results/metrics/{dataset}/retrieval_recall.json",
         test="results/candidates/{dataset}/test.tsv",
     log:
         "results/logs/retrieve_test_candidates/{dataset}.log",
@@ -48,5 +49,6 @@ rule retrieve_test_candidates:
         **cpu_resources(mem_mb=4000, runtime=60),
     params:
         settings=lambda wildcards: job_params.retrieve_candidates(config),
+        splits=["test"],
     script:
         "../workflow/scripts/retrieve_candidates.py"

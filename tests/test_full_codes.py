@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from cec.icd.code_lists import read_code_list
 from cec.plumbing.io import read_jsonl
 from tests.tiny_workflow import TinyRun
 
@@ -45,11 +46,7 @@ def _records(work: Path, split: str) -> list[dict]:
 
 def test_candidates_and_recall(work: Path) -> None:
     summary = json.loads((work / f"results/metrics/{DATASET}/retrieval_recall.json").read_text())
-    listed = [
-        x.split("#")[0].strip()
-        for x in (work / f"results/data/{DATASET}/code_list.txt").read_text().splitlines()
-        if x.split("#")[0].strip()
-    ]
+    listed = read_code_list(work / f"results/data/{DATASET}/code_list.txt", version=10)
     assert summary["codes"] == len(listed) > 50  # more codes than a top-50 list
     assert set(summary["recall"]) == {"neighbours", "titles"}
     dev = {name: r["dev"]["all"]["@20"] for name, r in summary["recall"].items()}

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from cec.icd.code_lists import code_counts
 from cec.icd.codes import CodeFormatError, format_icd, format_icd10
 from cec.plumbing.errors import InputError
 from cec.readers.mimic4 import (
     COLUMNS,
-    code_counts,
     read_admission_codes,
     read_discharge_notes,
     read_titles,

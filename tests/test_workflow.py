@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+from cec.icd.code_lists import read_code_list
 from cec.llm.token_meter import parse_compute
 from cec.plumbing.config import SCHEMA, load_config, with_base
 from cec.plumbing.io import read_jsonl
@@ -72,8 +73,7 @@ def test_mimic4_icd10_dataset(work: Path) -> None:
     assert report["split"]["sizes"] == {"train": 35, "dev": 5, "test": 8}
     assert report["split"]["lost_every_label"]["train"]["count"] == 3
     assert report["code_tables"]["rows_of_the_other_icd_version"] > 0  # ICD-9 stays skipped
-    listed = {line.split("#")[0].strip() for line in (
-        folder / "code_list.txt").read_text().splitlines()} - {""}  # fmt: skip
+    listed = {c.code for c in read_code_list(folder / "code_list.txt", version=10)}
     assert len(listed) == report["n_codes"] > 50
     labels = {c for s in ("train", "dev", "test") for r in read_jsonl(folder / f"{s}.jsonl")
               for c in r["labels"]}  # fmt: skip

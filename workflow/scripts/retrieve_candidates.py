@@ -12,13 +12,13 @@ from cec.retrieval.run import retrieve_candidates
 snakemake: Snakemake = globals()["snakemake"]
 
 with job_log(snakemake.log[0]):
-    testing = snakemake.rule == "retrieve_test_candidates"
+    splits = tuple(snakemake.params.splits)
     retrieve_candidates(
         Path(snakemake.input.train).parent,
         snakemake.input.codes,
-        Path(snakemake.output.test if testing else snakemake.output.train).parent,
+        Path(snakemake.output[splits[0]]).parent,
         **snakemake.params.settings,
-        splits=("test",) if testing else ("train", "dev"),
-        choice=snakemake.input.choice if testing else None,
-        summary_path=snakemake.output.recall if testing else snakemake.output.choice,
+        splits=splits,
+        choice=snakemake.input.get("choice"),  # the test job's: the train/dev job's choice
+        summary_path=snakemake.output.summary,
     )

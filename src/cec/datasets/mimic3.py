@@ -17,7 +17,7 @@ a discharge summary, once per admission. Counting keeps admission ids, never not
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +25,17 @@ from typing import Any
 
 from cec.datasets.assembly import Admissions, SplitPlan, assemble, check_dataset_output
 from cec.datasets.splits import load_split_files, patient_split
-from cec.icd.code_lists import LabelCode, kind_of_dotted, read_code_list
+from cec.icd.code_lists import (
+    LabelCode,
+    code_counts,
+    kind_of_dotted,
+    read_code_list,
+    write_counted_list,
+)
 from cec.icd.codes import CODE_FORMATS, CodeFormatError, Kind, caml_procedure, undot
 from cec.icd.icd9 import Icd9Hierarchy
 from cec.plumbing.artifacts import write_code_rows
 from cec.plumbing.errors import InputError
-from cec.plumbing.io import atomic_path
 from cec.readers.mimic3 import (
     TABLES,
     discharge_admissions,
@@ -306,21 +311,23 @@ def write_code_list(
     discharged, _ = discharge_admissions(
         root, subjects, exclude_error_notes=exclude_error_notes, progress=progress
     )
-    ranked = [(c, n) for c, n in _ranked(coded, discharged) if n >= min_count]
+    merged: dict[int, set[str]] = defaultdict(set)  # kinds apart: no string is both (checked)
+    for by_hadm in coded.values():
+        for hadm, codes in by_hadm.items():
+            merged[hadm] |= codes
+    admitted = dict.fromkeys(discharged, 1)  # once per admission with a discharge summary
+    ranked = [(c, n) for c, n in code_counts(merged, admitted) if n >= min_count]
     chosen = ranked[:top] if top is not None else ranked
     if not chosen:
         raise InputError(
             f"no ICD-9 code is carried by {min_count} or more admissions with a discharge summary",
             file=table_path(root, "DIAGNOSES_ICD"),
         )
-    with_codes = {hadm for by_hadm in coded.values() for hadm in by_hadm}
-    header = _list_header(code_format, top, min_count, with_codes, discharged)
+    header = _list_header(code_format, top, min_count, set(merged), discharged)
     caml_strings = sorted(renamed & {c for c, _ in chosen})
     if caml_strings:
         header.insert(-1, _caml_line(caml_strings))
-    lines = header + [f"{code}  # {count}" for code, count in chosen]
-    with atomic_path(out_path) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_counted_list(out_path, header, chosen)
     return chosen
 
 
@@ -378,19 +385,6 @@ def check_label_kinds(coded: Mapping[Kind, Mapping[int, set[str]]], root: str | 
                 f"another kind or none ({', '.join(wrong[:EXAMPLES])})",
                 file=root,
             )
-
-
-def _ranked(
-    coded: Mapping[Kind, Mapping[int, set[str]]], discharged: set[int]
-) -> list[tuple[str, int]]:
-    """Each label string with the number of admissions with a discharge summary that carry
-    it, by that number, ties by the string."""
-    counts: Counter[str] = Counter()
-    for by_hadm in coded.values():
-        for hadm, codes in by_hadm.items():
-            if hadm in discharged:
-                counts.update(codes)
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 
 def _list_header(

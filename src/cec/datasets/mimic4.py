@@ -24,17 +24,15 @@ from typing import Any
 
 from cec.datasets.assembly import Admissions, SplitPlan, assemble, check_dataset_output
 from cec.datasets.splits import SPLITS, load_split_files, read_edin_split, stratified_patient_split
-from cec.icd.code_lists import LabelCode, read_code_list
+from cec.icd.code_lists import LabelCode, code_counts, read_code_list, write_counted_list
 from cec.icd.codes import Kind
 from cec.icd.icd9 import Icd9Hierarchy
 from cec.icd.icd10 import Icd10Hierarchy
 from cec.plumbing.artifacts import write_code_rows
 from cec.plumbing.errors import InputError
-from cec.plumbing.io import atomic_path
 from cec.readers.mimic4 import (
     SOURCE,
     TABLES,
-    code_counts,
     collect_discharge_notes,
     discharge_rows,
     read_admission_codes,
@@ -168,9 +166,7 @@ def write_code_list(
         "coded admissions without one do not count);",
         "# ranked by that count, ties by the code string. code  discharge rows",
     ]
-    lines = header + [f"{code}  # {count}" for code, count in chosen]
-    with atomic_path(out_path) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_counted_list(out_path, header, chosen)
     return chosen
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cec.icd.codes import CodeFormatError, Kind, code_text, format_icd10
 from cec.plumbing.errors import InputError
-from cec.plumbing.io import read_text_lines
+from cec.plumbing.io import atomic_path, read_text_lines
 
 log = logging.getLogger(__name__)
 
@@ -124,3 +126,31 @@ def read_code_list(path: str | Path, version: int = 9) -> list[LabelCode]:
             trailing_dots,
         )
     return sorted(codes, key=lambda c: c.code)
+
+
+def code_counts(
+    codes: Mapping[int, Iterable[str]], weights: Mapping[int, int] | None = None
+) -> list[tuple[str, int]]:
+    """(label string, count), most frequent first: the ranking of a counted code list
+    (MIMIC-III as caml-mimic counts, MIMIC-IV as Edin et al. count). A code counts once per
+    admission, or `weights[hadm]` times (0 for an admission `weights` lacks), and ties are
+    broken by the string itself (ascending), so that the ranking does not depend on file
+    order."""
+    counts: dict[str, int] = defaultdict(int)
+    for hadm, labels in codes.items():
+        weight = 1 if weights is None else weights.get(hadm, 0)
+        if not weight:
+            continue
+        for code in set(labels):
+            counts[code] += weight
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def write_counted_list(
+    out_path: str | Path, header: list[str], chosen: list[tuple[str, int]]
+) -> None:
+    """Write a counted code list: `header` (comment lines saying how it was counted), then
+    one code per line with its count as a comment, so that `read_code_list` reads it back."""
+    lines = header + [f"{code}  # {count}" for code, count in chosen]
+    with atomic_path(out_path) as tmp:
+        Path(tmp).write_text("\n".join(lines) + "\n", encoding="utf-8")

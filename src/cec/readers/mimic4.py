@@ -272,22 +272,6 @@ def read_discharge_notes(
         yield hadm, subject, text
 
 
-def code_counts(
-    codes: Mapping[int, list[str]], weights: Mapping[int, int] | None = None
-) -> list[tuple[str, int]]:
-    """(label string, count), most frequent first; a code counts once per admission, or
-    `weights[hadm]` times (0 for an admission `weights` lacks), and ties are broken by the
-    string itself (ascending), so that the ranking does not depend on file order."""
-    counts: dict[str, int] = defaultdict(int)
-    for hadm, labels in codes.items():
-        weight = 1 if weights is None else weights.get(hadm, 0)
-        if not weight:
-            continue
-        for code in set(labels):
-            counts[code] += weight
-    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-
-
 def discharge_rows(root: str | Path, *, progress: bool = False) -> dict[int, int]:
     """How many rows each admission has in Edin et al.'s MIMIC-IV dataset, which pairs
     every row of `note/discharge` with its admission's codes: the rows with a hadm_id and

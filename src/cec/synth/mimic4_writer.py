@@ -323,17 +323,16 @@ def write_synthetic_mimic4(
     start = time.perf_counter()
     plan = plan_mimic4(n_admissions, seed, icd9_fraction)
     h9, h10 = Icd9Hierarchy.load(), Icd10Hierarchy.load()
+    evidence = {version: mimic4_evidence(version) for version in VERSIONS}
     composers: dict[int, DischargeSummaryWriter] = {}
-    for version in VERSIONS:
-        knowledge = load_mimic4_knowledge(version)
-        hierarchy = h9 if version == 9 else h10
+    for version, found in evidence.items():  # one knowledge and hierarchy per version
+        knowledge = found.knowledge
         titles = {
             code: title
             for code, ck in knowledge.groups["top50"].items()
-            if (title := hierarchy.title(code, ck.kind)) is not None
+            if (title := found.hierarchy.title(code, ck.kind)) is not None
         }
         composers[version] = DischargeSummaryWriter(knowledge, titles)
-    evidence = {version: mimic4_evidence(version) for version in VERSIONS}
     counts: Counter[str] = Counter()
     with atomic_dir(out_dir) as tmp:
         for folder in ("hosp", "note", "splits"):
